@@ -1,0 +1,198 @@
+/**
+ * postie command line: `postie serve`, `postie config check`, `postie user ...`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type Config, ConfigError, embeddedDefault, loadConfig } from "./src/config/config.ts";
+import { AccountError, AccountStore, parseAccountAddress } from "./src/accounts/store.ts";
+import { randomPassword } from "./src/accounts/password.ts";
+import { createMaildir, mailboxDir } from "./src/delivery/maildir.ts";
+import { log, setupLogging } from "./src/log/logger.ts";
+import { SmtpServer } from "./src/server/server.ts";
+import { VERSION } from "./src/version.ts";
+import { join } from "node:path";
+
+const HELP = `postie ${VERSION}: a mail server that is never an open relay
+
+Usage:
+  postie serve [--config FILE]            run the server (no --config: local test instance)
+  postie config check --config FILE       validate a config file and exit
+  postie user add ADDRESS [--password-stdin] [--config FILE]
+  postie user passwd ADDRESS [--password-stdin] [--config FILE]
+  postie user del ADDRESS [--config FILE]
+  postie user list [--config FILE]
+  postie --help | --version
+
+Without --password-stdin, "user add" and "user passwd" generate a random password and print
+it once. Without --config, commands use the embedded default (domain "localhost", data in
+./data).`;
+
+/** Write a line to standard output (the CLI's own output, not a log line). */
+function say(text: string): void {
+  Deno.stdout.writeSync(new TextEncoder().encode(text + "\n"));
+}
+
+function fail(text: string, code = 1): never {
+  Deno.stderr.writeSync(new TextEncoder().encode(`postie: ${text}\n`));
+  Deno.exit(code);
+}
+
+async function readPasswordFromStdin(): Promise<string> {
+  const text = new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer());
+  const pw = text.split(/\r?\n/)[0] ?? "";
+  if (pw.length < 8) fail("password from stdin must be at least 8 characters");
+  return pw;
+}
+
+async function getConfig(path: string | undefined): Promise<Config> {
+  return path === undefined ? embeddedDefault() : await loadConfig(path);
+}
+
+async function ensurePostmaster(config: Config, accounts: AccountStore): Promise<void> {
+  // The embedded default ships with one account so that it works at once.
+  if (config.source !== embeddedDefault().source || accounts.list().length > 0) return;
+  const password = randomPassword();
+  const acct = await accounts.add("postmaster", "localhost", password);
+  await createMaildir(mailboxDir(join(config.dataDir, "mail"), acct));
+  say(`Created account postmaster@localhost with password: ${password}`);
+  say("(shown only this once; change it with: postie user passwd postmaster@localhost)");
+}
+
+async function serve(configPath: string | undefined): Promise<void> {
+  const config = await getConfig(configPath);
+  setupLogging(config.log);
+  const l = log("main");
+  {
+    const accounts = await AccountStore.open(config.dataDir);
+    await ensurePostmaster(config, accounts);
+    accounts.close();
+  }
+  const server = await SmtpServer.start(config);
+  l.info("postie {version} started with config {source}; mail is stored in {maildir}", {
+    event: "start",
+    version: VERSION,
+    source: config.source,
+    maildir: join(config.dataDir, "mail"),
+  });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    l.info("received {signal}; stopping", { event: "stop", signal });
+    await server.stop();
+    l.info("stopped", { event: "stopped" });
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGHUP", async () => {
+    if (configPath === undefined) {
+      l.info("SIGHUP: running on the embedded default, nothing to reload", { event: "reload" });
+      return;
+    }
+    try {
+      const next = await loadConfig(configPath);
+      setupLogging(next.log);
+      await server.reload(next);
+    } catch (e) {
+      l.error("reload failed, keeping the old configuration: {error}", {
+        event: "reload_failed",
+        error: (e as Error).message,
+      });
+    }
+  });
+}
+
+async function user(sub: string | undefined, rest: string[], values: Flags): Promise<void> {
+  const config = await getConfig(values.config);
+  const accounts = await AccountStore.open(config.dataDir);
+  try {
+    switch (sub) {
+      case "add":
+      case "passwd": {
+        const addr = rest[0] ?? fail(`usage: postie user ${sub} ADDRESS`);
+        const { local, domain } = parseAccountAddress(addr, config.domains);
+        const generated = !values["password-stdin"];
+        const password = generated ? randomPassword() : await readPasswordFromStdin();
+        if (sub === "add") {
+          const acct = await accounts.add(local, domain, password);
+          await createMaildir(mailboxDir(join(config.dataDir, "mail"), acct));
+          say(`Added ${acct.address}`);
+        } else {
+          await accounts.setPassword(`${local}@${domain}`, password);
+          say(`Password changed for ${local}@${domain}`);
+        }
+        if (generated) say(`Password: ${password}`);
+        return;
+      }
+      case "del": {
+        const addr = (rest[0] ?? fail("usage: postie user del ADDRESS")).toLowerCase();
+        accounts.delete(addr);
+        say(`Deleted ${addr} (its mailbox stays on disk)`);
+        return;
+      }
+      case "list":
+        for (const a of accounts.list()) say(a.address);
+        return;
+      default:
+        fail(`unknown command "user ${sub ?? ""}"; see postie --help`, 2);
+    }
+  } finally {
+    accounts.close();
+  }
+}
+
+interface Flags {
+  config?: string;
+  "password-stdin"?: boolean;
+  help?: boolean;
+  version?: boolean;
+}
+
+async function main(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        config: { type: "string", short: "c" },
+        "password-stdin": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+    });
+  } catch (e) {
+    fail(`${(e as Error).message}; see postie --help`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return say(HELP);
+  if (values.version) return say(`postie ${VERSION}`);
+  const [cmd, sub, ...rest] = positionals;
+  try {
+    switch (cmd) {
+      case "serve":
+        return await serve(values.config);
+      case "config":
+        if (sub !== "check" || !values.config) fail("usage: postie config check --config FILE", 2);
+        {
+          const c = await loadConfig(values.config);
+          say(`${values.config}: OK (hostname ${c.hostname}, domains ${c.domains.join(", ")})`);
+        }
+        return;
+      case "user":
+        return await user(sub, rest, values);
+      case undefined:
+        return say(HELP);
+      default:
+        fail(`unknown command "${cmd}"; see postie --help`, 2);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof AccountError) fail(e.message);
+    throw e;
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

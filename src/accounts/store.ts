@@ -1,0 +1,132 @@
+/**
+ * Accounts live in `<data_dir>/accounts.db` (SQLite through the built-in node:sqlite), managed
+ * by `postie user ...` and read live by the server, so adding a user needs no reload.
+ *
+ * An account is an address in a local domain; its mailbox is
+ * `<data_dir>/mail/<domain>/<local>/`. Local parts are restricted to a filesystem-safe subset
+ * of dot-atoms, checked here, so a path is never built from untrusted input.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { hashPassword } from "./password.ts";
+
+/** An account as stored. */
+export interface Account {
+  /** Canonical address: lower-case local part, canonical domain. */
+  address: string;
+  local: string;
+  domain: string;
+  passwordHash: string;
+  created: string;
+}
+
+// Letters, digits, and "." "_" "-" inside; no "+" (subaddress separator), no leading dot.
+const ACCOUNT_LOCAL_REGEXP = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?$/;
+
+/** Thrown for a bad account operation (exists, missing, invalid name). */
+export class AccountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AccountError";
+  }
+}
+
+/** Split and validate an account address against the local domains. */
+export function parseAccountAddress(
+  address: string,
+  domains: readonly string[],
+): { local: string; domain: string } {
+  const at = address.lastIndexOf("@");
+  const local = address.slice(0, at).toLowerCase();
+  const domain = address.slice(at + 1).toLowerCase().replace(/\.$/, "");
+  if (at < 1) throw new AccountError(`Invalid address "${address}": expected local@domain`);
+  if (!ACCOUNT_LOCAL_REGEXP.test(local) || local.includes("..")) {
+    throw new AccountError(
+      `Invalid address "${address}": the local part may use a-z, 0-9, ".", "_" and "-" ` +
+        `(no "+", which separates subaddresses), at most 64 characters`,
+    );
+  }
+  if (!domains.includes(domain)) {
+    throw new AccountError(
+      `Invalid address "${address}": "${domain}" is not a local domain (domains: ${
+        domains.join(", ")
+      })`,
+    );
+  }
+  return { local, domain };
+}
+
+/** The account database. */
+export class AccountStore {
+  readonly #db: DatabaseSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Open (and create if needed) the account database in `dataDir`. */
+  static async open(dataDir: string): Promise<AccountStore> {
+    await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const db = new DatabaseSync(join(dataDir, "accounts.db"));
+    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;");
+    db.exec(`CREATE TABLE IF NOT EXISTS accounts (
+      address TEXT PRIMARY KEY, local TEXT NOT NULL, domain TEXT NOT NULL,
+      password_hash TEXT NOT NULL, created TEXT NOT NULL)`);
+    return new AccountStore(db);
+  }
+
+  /** Look up an account by canonical address. */
+  get(address: string): Account | undefined {
+    const row = this.#db.prepare(
+      "SELECT address, local, domain, password_hash, created FROM accounts WHERE address = ?",
+    ).get(address) as Record<string, string> | undefined;
+    if (!row) return undefined;
+    return {
+      address: row["address"]!,
+      local: row["local"]!,
+      domain: row["domain"]!,
+      passwordHash: row["password_hash"]!,
+      created: row["created"]!,
+    };
+  }
+
+  /** All accounts, sorted by domain then local part. */
+  list(): Account[] {
+    const rows = this.#db.prepare(
+      "SELECT address FROM accounts ORDER BY domain, local",
+    ).all() as { address: string }[];
+    return rows.map((r) => this.get(r.address)!);
+  }
+
+  /** Add an account. @throws {AccountError} when it exists. */
+  async add(local: string, domain: string, password: string): Promise<Account> {
+    const address = `${local}@${domain}`;
+    if (this.get(address)) throw new AccountError(`Account "${address}" already exists`);
+    const hash = await hashPassword(password);
+    this.#db.prepare(
+      "INSERT INTO accounts (address, local, domain, password_hash, created) VALUES (?,?,?,?,?)",
+    ).run(address, local, domain, hash, new Date().toISOString());
+    return this.get(address)!;
+  }
+
+  /** Replace an account's password. @throws {AccountError} when it does not exist. */
+  async setPassword(address: string, password: string): Promise<void> {
+    if (!this.get(address)) throw new AccountError(`No account "${address}"`);
+    const hash = await hashPassword(password);
+    this.#db.prepare("UPDATE accounts SET password_hash = ? WHERE address = ?").run(hash, address);
+  }
+
+  /** Delete an account (its mailbox stays on disk). @throws {AccountError} when missing. */
+  delete(address: string): void {
+    const r = this.#db.prepare("DELETE FROM accounts WHERE address = ?").run(address);
+    if (Number(r.changes) === 0) throw new AccountError(`No account "${address}"`);
+  }
+
+  /** Close the database. */
+  close(): void {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,452 @@
+/**
+ * postie's configuration: the typed form the server uses, the embedded default that needs no
+ * file, and the loader that validates a YAML file and names the key of every mistake.
+ *
+ * Every key is documented in `config.example.yaml`; a test keeps that file and {@link KNOWN_KEYS}
+ * in step.
+ *
+ * @module
+ */
+
+import { parse as parseYaml } from "yaml";
+import { dirname, resolve } from "node:path";
+import { AddressSyntaxError, canonicalDomain, isDotString } from "../smtp/address.ts";
+
+/** A socket address to listen on. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** The listener kinds (RFC 5321 MX service, RFC 6409 submission, RFC 8314 implicit TLS). */
+export type ListenerKind = "smtp" | "submission" | "submissions";
+
+/** The validated configuration. */
+export interface Config {
+  /** Where the config came from: a file path, or "(embedded default)". */
+  source: string;
+  hostname: string;
+  dataDir: string;
+  /** Canonical (lower-case, A-label) local domains. The first one is the primary domain. */
+  domains: string[];
+  /** Canonical alias address ("local@domain" or "@domain" for a catch-all) to targets. */
+  aliases: Map<string, string[]>;
+  listen: Record<ListenerKind, ListenAddress[]>;
+  tls: { certFile?: string; keyFile?: string };
+  limits: {
+    maxMessageBytes: number;
+    maxRecipients: number;
+    maxConnections: number;
+    maxConnectionsPerIp: number;
+    maxErrors: number;
+    maxLineBytes: number;
+  };
+  timeouts: {
+    commandSeconds: number;
+    dataSeconds: number;
+    greetingDelayMs: number;
+    shutdownSeconds: number;
+  };
+  dns: { nameservers: ListenAddress[] };
+  log: { level: "debug" | "info" | "warning" | "error"; format: "text" | "json" };
+}
+
+/** A configuration mistake. The message names the key and the reason. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * The keys a config file may contain, as dotted paths; "*" stands for any map key. Used to
+ * reject typos (an unknown key is an error, not silently ignored) and by the test that checks
+ * `config.example.yaml` documents them all.
+ */
+export const KNOWN_KEYS: readonly string[] = [
+  "hostname",
+  "data_dir",
+  "domains",
+  "aliases",
+  "listen",
+  "listen.smtp",
+  "listen.submission",
+  "listen.submissions",
+  "tls",
+  "tls.cert_file",
+  "tls.key_file",
+  "limits",
+  "limits.max_message_bytes",
+  "limits.max_recipients",
+  "limits.max_connections",
+  "limits.max_connections_per_ip",
+  "limits.max_errors",
+  "limits.max_line_bytes",
+  "timeouts",
+  "timeouts.command_seconds",
+  "timeouts.data_seconds",
+  "timeouts.greeting_delay_ms",
+  "timeouts.shutdown_seconds",
+  "dns",
+  "dns.nameservers",
+  "log",
+  "log.level",
+  "log.format",
+];
+
+const DEFAULT_LIMITS: Config["limits"] = {
+  maxMessageBytes: 26_214_400,
+  maxRecipients: 100,
+  maxConnections: 1000,
+  maxConnectionsPerIp: 20,
+  maxErrors: 10,
+  maxLineBytes: 2048,
+};
+
+const DEFAULT_TIMEOUTS: Config["timeouts"] = {
+  // RFC 5321 §4.5.3.2.7: at least 5 minutes awaiting the next command.
+  commandSeconds: 300,
+  // RFC 5321 §4.5.3.2.5/6 give the client 3 minutes per data block and 10 for the end.
+  dataSeconds: 600,
+  greetingDelayMs: 0,
+  shutdownSeconds: 30,
+};
+
+/**
+ * The embedded default: a working local instance on unprivileged loopback ports, with data in
+ * `./data`. `postie serve` uses it when no `--config` is given.
+ */
+export function embeddedDefault(): Config {
+  return {
+    source: "(embedded default)",
+    hostname: "localhost",
+    dataDir: resolve("data"),
+    domains: ["localhost"],
+    aliases: new Map(),
+    listen: {
+      smtp: [{ host: "127.0.0.1", port: 2525 }],
+      submission: [{ host: "127.0.0.1", port: 5870 }],
+      submissions: [{ host: "127.0.0.1", port: 4650 }],
+    },
+    tls: {},
+    limits: { ...DEFAULT_LIMITS },
+    timeouts: { ...DEFAULT_TIMEOUTS },
+    dns: { nameservers: [] },
+    log: { level: "info", format: "text" },
+  };
+}
+
+type Obj = Record<string, unknown>;
+
+function describe(v: unknown): string {
+  return JSON.stringify(v) ?? String(v);
+}
+
+class Reader {
+  constructor(readonly source: string) {}
+
+  fail(key: string, reason: string, value?: unknown): never {
+    const current = arguments.length >= 3 ? `: current value is ${describe(value)}` : "";
+    throw new ConfigError(`Cannot load config "${this.source}": "${key}" ${reason}${current}`);
+  }
+
+  section(obj: Obj, key: string, path: string): Obj {
+    const v = obj[key];
+    if (v === undefined || v === null) return {};
+    if (typeof v !== "object" || Array.isArray(v)) this.fail(path, "must be a mapping", v);
+    this.checkKeys(v as Obj, path);
+    return v as Obj;
+  }
+
+  checkKeys(obj: Obj, prefix: string): void {
+    for (const k of Object.keys(obj)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (!KNOWN_KEYS.includes(path) && !KNOWN_KEYS.includes(`${prefix}.*`)) {
+        this.fail(path, "is not a known key (see config.example.yaml)");
+      }
+    }
+  }
+
+  string(obj: Obj, key: string, path: string, def?: string): string {
+    const v = obj[key];
+    if (v === undefined || v === null) {
+      if (def === undefined) this.fail(path, "is required");
+      return def;
+    }
+    if (typeof v !== "string" || v.trim() === "") this.fail(path, "must be a non-empty string", v);
+    return v;
+  }
+
+  int(obj: Obj, key: string, path: string, def: number, min: number, max: number): number {
+    const v = obj[key];
+    if (v === undefined || v === null) return def;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      this.fail(path, `must be an integer from ${min} to ${max}`, v);
+    }
+    return v;
+  }
+
+  stringList(obj: Obj, key: string, path: string, def?: string[]): string[] {
+    const v = obj[key];
+    if (v === undefined || v === null) {
+      if (def === undefined) this.fail(path, "is required");
+      return def;
+    }
+    const list = typeof v === "string" ? [v] : v;
+    if (!Array.isArray(list) || list.some((x) => typeof x !== "string")) {
+      this.fail(path, "must be a string or a list of strings", v);
+    }
+    return list as string[];
+  }
+
+  domain(value: string, path: string): string {
+    try {
+      return canonicalDomain(value);
+    } catch (e) {
+      const why = e instanceof AddressSyntaxError ? e.message : String(e);
+      this.fail(path, `must be a domain name (${why})`, value);
+    }
+  }
+
+  address(value: string, path: string): { local: string; domain: string } {
+    const at = value.lastIndexOf("@");
+    if (at < 0) this.fail(path, "must be an address local@domain", value);
+    const local = value.slice(0, at).toLowerCase();
+    // Only plain dot-atoms without the characters old MTAs treated as routes.
+    if (local !== "" && (!isDotString(local) || /[%!@"\\]/.test(local))) {
+      this.fail(path, "must have a plain local part (no quotes, %, ! or @)", value);
+    }
+    return { local, domain: this.domain(value.slice(at + 1), path) };
+  }
+
+  listen(obj: Obj, key: string, path: string, def: ListenAddress[]): ListenAddress[] {
+    if (obj[key] === undefined || obj[key] === null) return def;
+    return this.stringList(obj, key, path).map((s, i) => {
+      const a = parseHostPort(s);
+      if (!a) this.fail(`${path}[${i}]`, 'must be "host:port" or "[ipv6]:port"', s);
+      return a;
+    });
+  }
+}
+
+/** Parse "host:port", "[v6]:port". Returns undefined when malformed. */
+export function parseHostPort(s: string, defaultPort?: number): ListenAddress | undefined {
+  const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(s) ?? /^([^:\[\]]+)(?::(\d+))?$/.exec(s);
+  if (!m || !m[1]) return undefined;
+  const portText = m[2];
+  const port = portText === undefined ? defaultPort : Number(portText);
+  if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) return undefined;
+  return { host: m[1], port };
+}
+
+/**
+ * Validate a parsed YAML document into a {@link Config}.
+ *
+ * @param doc The parsed YAML.
+ * @param source File name for error messages.
+ * @param baseDir Relative paths in the file are taken relative to this directory.
+ * @throws {ConfigError} naming the key and the reason.
+ */
+export function validateConfig(doc: unknown, source: string, baseDir: string): Config {
+  const r: Reader = new Reader(source);
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    r.fail("(top level)", "must be a mapping of keys to values", doc);
+  }
+  const top = doc as Obj;
+  r.checkKeys(top, "");
+  const hostname = r.domain(r.string(top, "hostname", "hostname"), "hostname");
+  const dataDir = resolve(baseDir, r.string(top, "data_dir", "data_dir", "/var/lib/postie"));
+  const domains = r.stringList(top, "domains", "domains").map((d, i) =>
+    r.domain(d, `domains[${i}]`)
+  );
+  if (domains.length === 0) r.fail("domains", "must list at least one domain", []);
+  const local = new Set(domains);
+
+  const aliases = new Map<string, string[]>();
+  const aliasObj = top["aliases"];
+  if (aliasObj !== undefined && aliasObj !== null) {
+    if (typeof aliasObj !== "object" || Array.isArray(aliasObj)) {
+      r.fail("aliases", "must be a mapping of address to address(es)", aliasObj);
+    }
+    for (const k of Object.keys(aliasObj as Obj)) {
+      const path = `aliases.${k}`;
+      const key = r.address(k, path);
+      if (!local.has(key.domain)) r.fail(path, "must be in one of the local domains", k);
+      const targets = r.stringList(aliasObj as Obj, k, path).map((t) => {
+        const a = r.address(t, path);
+        if (a.local === "") r.fail(path, "targets must be full addresses", t);
+        if (!local.has(a.domain)) {
+          r.fail(path, "targets must be local addresses (forwarding comes with outbound)", t);
+        }
+        return `${a.local}@${a.domain}`;
+      });
+      aliases.set(`${key.local}@${key.domain}`, targets);
+    }
+  }
+
+  const listen = r.section(top, "listen", "listen");
+  const tls = r.section(top, "tls", "tls");
+  const limits = r.section(top, "limits", "limits");
+  const timeouts = r.section(top, "timeouts", "timeouts");
+  const dns = r.section(top, "dns", "dns");
+  const log = r.section(top, "log", "log");
+
+  const certFile = tls["cert_file"] === undefined
+    ? undefined
+    : resolve(baseDir, r.string(tls, "cert_file", "tls.cert_file"));
+  const keyFile = tls["key_file"] === undefined
+    ? undefined
+    : resolve(baseDir, r.string(tls, "key_file", "tls.key_file"));
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    r.fail(
+      certFile ? "tls.key_file" : "tls.cert_file",
+      "is required when the other TLS file is set",
+    );
+  }
+
+  const level = r.string(log, "level", "log.level", "info");
+  if (!["debug", "info", "warning", "error"].includes(level)) {
+    r.fail("log.level", "must be one of debug, info, warning, error", level);
+  }
+  const format = r.string(log, "format", "log.format", "text");
+  if (!["text", "json"].includes(format)) r.fail("log.format", "must be text or json", format);
+
+  const nameservers = r.stringList(dns, "nameservers", "dns.nameservers", []).map((s, i) => {
+    const a = parseHostPort(s, 53);
+    if (!a) r.fail(`dns.nameservers[${i}]`, 'must be "ip", "ip:port" or "[ipv6]:port"', s);
+    return a;
+  });
+
+  const config: Config = {
+    source,
+    hostname,
+    dataDir,
+    domains,
+    aliases,
+    listen: {
+      smtp: r.listen(listen, "smtp", "listen.smtp", [{ host: "0.0.0.0", port: 25 }, {
+        host: "::",
+        port: 25,
+      }]),
+      submission: r.listen(listen, "submission", "listen.submission", [{
+        host: "0.0.0.0",
+        port: 587,
+      }]),
+      submissions: r.listen(listen, "submissions", "listen.submissions", [{
+        host: "0.0.0.0",
+        port: 465,
+      }]),
+    },
+    tls: {},
+    limits: {
+      maxMessageBytes: r.int(
+        limits,
+        "max_message_bytes",
+        "limits.max_message_bytes",
+        DEFAULT_LIMITS.maxMessageBytes,
+        1024,
+        1 << 30,
+      ),
+      maxRecipients: r.int(
+        limits,
+        "max_recipients",
+        "limits.max_recipients",
+        DEFAULT_LIMITS.maxRecipients,
+        1,
+        10000,
+      ),
+      maxConnections: r.int(
+        limits,
+        "max_connections",
+        "limits.max_connections",
+        DEFAULT_LIMITS.maxConnections,
+        1,
+        1_000_000,
+      ),
+      maxConnectionsPerIp: r.int(
+        limits,
+        "max_connections_per_ip",
+        "limits.max_connections_per_ip",
+        DEFAULT_LIMITS.maxConnectionsPerIp,
+        1,
+        1_000_000,
+      ),
+      maxErrors: r.int(
+        limits,
+        "max_errors",
+        "limits.max_errors",
+        DEFAULT_LIMITS.maxErrors,
+        1,
+        1000,
+      ),
+      maxLineBytes: r.int(
+        limits,
+        "max_line_bytes",
+        "limits.max_line_bytes",
+        DEFAULT_LIMITS.maxLineBytes,
+        512,
+        65536,
+      ),
+    },
+    timeouts: {
+      commandSeconds: r.int(
+        timeouts,
+        "command_seconds",
+        "timeouts.command_seconds",
+        DEFAULT_TIMEOUTS.commandSeconds,
+        1,
+        3600,
+      ),
+      dataSeconds: r.int(
+        timeouts,
+        "data_seconds",
+        "timeouts.data_seconds",
+        DEFAULT_TIMEOUTS.dataSeconds,
+        1,
+        3600,
+      ),
+      greetingDelayMs: r.int(
+        timeouts,
+        "greeting_delay_ms",
+        "timeouts.greeting_delay_ms",
+        DEFAULT_TIMEOUTS.greetingDelayMs,
+        0,
+        60000,
+      ),
+      shutdownSeconds: r.int(
+        timeouts,
+        "shutdown_seconds",
+        "timeouts.shutdown_seconds",
+        DEFAULT_TIMEOUTS.shutdownSeconds,
+        0,
+        3600,
+      ),
+    },
+    dns: { nameservers },
+    log: { level: level as Config["log"]["level"], format: format as Config["log"]["format"] },
+  };
+  if (certFile !== undefined && keyFile !== undefined) config.tls = { certFile, keyFile };
+  return config;
+}
+
+/**
+ * Read, parse and validate a YAML config file.
+ *
+ * @throws {ConfigError} when the file cannot be read, is not YAML, or is invalid.
+ */
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new ConfigError(`Cannot load config "${path}": ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true });
+  } catch (e) {
+    throw new ConfigError(`Cannot load config "${path}": invalid YAML: ${(e as Error).message}`);
+  }
+  return validateConfig(doc, path, dirname(resolve(path)));
+}

@@ -1,0 +1,188 @@
+/**
+ * Durable delivery into Maildir (https://cr.yp.to/proto/maildir.html), readable by Dovecot.
+ *
+ * One message for several mailboxes is written in two phases so that a failure leaves no
+ * partial delivery behind:
+ *
+ * 1. for every mailbox, write `tmp/<unique>`, fsync the file;
+ * 2. only when all are on disk, rename each into `new/` and fsync each `new/` directory.
+ *
+ * If phase 1 fails (disk full, I/O error) every tmp file is removed and the caller answers
+ * 4xx, so the client retries and nothing was delivered twice. Only after phase 2 may the server
+ * answer 250 (principle: nothing acknowledged is lost).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+/** A mailbox on disk: `<root>/<domain>/<local>/`. */
+export interface MailboxRef {
+  /** Canonical account address, written as Delivered-To. */
+  address: string;
+  local: string;
+  domain: string;
+}
+
+/** A failed delivery; `temporary` maps to 4xx, else 5xx. */
+export class DeliveryError extends Error {
+  readonly temporary: boolean;
+  readonly code: number;
+  readonly enhanced: string;
+  constructor(message: string, code: number, enhanced: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DeliveryError";
+    this.code = code;
+    this.enhanced = enhanced;
+    this.temporary = code < 500;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Open a directory and fsync it, making renames and new entries in it durable. */
+export async function syncDir(path: string): Promise<void> {
+  const dir = await Deno.open(path, { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+/** The directory of a mailbox. */
+export function mailboxDir(root: string, box: MailboxRef): string {
+  return join(root, box.domain, box.local);
+}
+
+/** Create a Maildir (tmp, new, cur) durably, including missing parents. */
+export async function createMaildir(dir: string): Promise<void> {
+  // Walk up to find what exists, then create downwards, fsyncing each parent.
+  const missing: string[] = [];
+  let p = dir;
+  for (;;) {
+    try {
+      await Deno.stat(p);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      missing.unshift(p);
+      const parent = join(p, "..");
+      if (parent === p) break;
+      p = parent;
+    }
+  }
+  for (const m of missing) {
+    await Deno.mkdir(m, { mode: 0o700 }).catch((e) => {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    });
+    await syncDir(join(m, ".."));
+  }
+  for (const sub of ["tmp", "new", "cur"]) {
+    const d = join(dir, sub);
+    try {
+      await Deno.mkdir(d, { mode: 0o700 });
+      await syncDir(dir);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
+}
+
+function isNoSpace(e: unknown): boolean {
+  const msg = e instanceof Error ? `${e.name} ${e.message} ${String(e.cause ?? "")}` : String(e);
+  return /ENOSPC|No space left|os error 28|EDQUOT|Disk quota/i.test(msg);
+}
+
+/** Writes messages into the Maildirs under `<data_dir>/mail`. */
+export class MaildirStore {
+  readonly root: string;
+  readonly #host: string;
+  readonly #ready = new Set<string>();
+  #counter = 0;
+
+  /**
+   * @param root the `mail` directory.
+   * @param hostname used in unique file names; "/" and ":" are escaped as the spec says.
+   */
+  constructor(root: string, hostname: string) {
+    this.root = root;
+    this.#host = hostname.replaceAll("/", "\\057").replaceAll(":", "\\072");
+  }
+
+  #uniqueName(size: number): string {
+    // time.M<usec>P<pid>Q<counter>.host,S=<size>: unique per host; S= lets Dovecot skip a stat.
+    const now = Date.now();
+    const sec = Math.floor(now / 1000);
+    const usec = (now % 1000) * 1000 + (this.#counter % 1000);
+    this.#counter++;
+    return `${sec}.M${usec}P${Deno.pid}Q${this.#counter}.${this.#host},S=${size}`;
+  }
+
+  async #ensure(dir: string): Promise<void> {
+    if (this.#ready.has(dir)) return;
+    await createMaildir(dir);
+    this.#ready.add(dir);
+  }
+
+  /**
+   * Deliver one message to several mailboxes, all or nothing (see module doc).
+   *
+   * @param headerFor the trace header block (ending in CRLF) to put above the content for
+   *   each mailbox (it carries that mailbox's Delivered-To).
+   * @param content the message as received.
+   * @returns the file names written, one per mailbox, in order.
+   * @throws {DeliveryError} 452 4.3.1 when the disk is full, 451 4.3.0 for other trouble.
+   */
+  async deliver(
+    boxes: readonly MailboxRef[],
+    headerFor: (box: MailboxRef) => string,
+    content: readonly Uint8Array[],
+  ): Promise<string[]> {
+    const contentSize = content.reduce((n, p) => n + p.length, 0);
+    const written: { tmp: string; dest: string; dir: string }[] = [];
+    try {
+      for (const box of boxes) {
+        const dir = mailboxDir(this.root, box);
+        await this.#ensure(dir);
+        const header = encoder.encode(headerFor(box));
+        const name = this.#uniqueName(header.length + contentSize);
+        const tmp = join(dir, "tmp", name);
+        written.push({ tmp, dest: join(dir, "new", name), dir: join(dir, "new") });
+        const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+        try {
+          await writeAll(file, header);
+          for (const part of content) await writeAll(file, part);
+          await file.sync();
+        } finally {
+          file.close();
+        }
+      }
+    } catch (e) {
+      await Promise.all(written.map((w) => Deno.remove(w.tmp).catch(() => {})));
+      if (isNoSpace(e)) {
+        throw new DeliveryError("Insufficient disk space", 452, "4.3.1", { cause: e });
+      }
+      throw new DeliveryError(`Local delivery failed: ${(e as Error).message}`, 451, "4.3.0", {
+        cause: e,
+      });
+    }
+    try {
+      for (const w of written) await Deno.rename(w.tmp, w.dest);
+      for (const dir of new Set(written.map((w) => w.dir))) await syncDir(dir);
+    } catch (e) {
+      // Renames within one filesystem practically never fail; if one did, the files already in
+      // new/ are delivered and a retry could duplicate them. Report a temporary error anyway:
+      // a duplicate is better than a loss.
+      throw new DeliveryError(`Local delivery failed: ${(e as Error).message}`, 451, "4.3.0", {
+        cause: e,
+      });
+    }
+    return written.map((w) => w.dest);
+  }
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await file.write(data.subarray(off));
+}

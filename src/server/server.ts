@@ -1,0 +1,231 @@
+/**
+ * The running server: listeners for each configured address, connection limits, config
+ * reload (SIGHUP) and graceful stop (SIGTERM).
+ *
+ * @module
+ */
+
+import net from "node:net";
+import type tls from "node:tls";
+import type { Config, ListenerKind } from "../config/config.ts";
+import { AccountStore } from "../accounts/store.ts";
+import { MaildirStore } from "../delivery/maildir.ts";
+import { Router } from "../delivery/router.ts";
+import { log } from "../log/logger.ts";
+import { closingReply } from "../smtp/reply.ts";
+import { loadTlsMaterial, secureContext } from "../tls/certificate.ts";
+import { Session } from "./session.ts";
+import { Transport } from "./transport.ts";
+import { join } from "node:path";
+
+/** A bound listener. */
+export interface BoundAddress {
+  kind: ListenerKind;
+  host: string;
+  port: number;
+}
+
+interface Snapshot {
+  config: Config;
+  router: Router;
+  sink: MaildirStore;
+  tls: tls.SecureContext | null;
+}
+
+function newSessionId(): string {
+  const alphabet = "0123456789bcdfghjklmnpqrstvwxyz";
+  let s = "";
+  for (const b of crypto.getRandomValues(new Uint8Array(10))) s += alphabet[b % alphabet.length];
+  return s;
+}
+
+/** The SMTP server. Create with {@link SmtpServer.start}. */
+export class SmtpServer {
+  #snap: Snapshot;
+  readonly #accounts: AccountStore;
+  readonly #servers: net.Server[] = [];
+  readonly #bound: BoundAddress[] = [];
+  readonly #conns = new Set<Transport>();
+  readonly #perIp = new Map<string, number>();
+  readonly #done = new Set<Promise<void>>();
+  #stopping = false;
+  readonly #log = log("server");
+
+  private constructor(snap: Snapshot, accounts: AccountStore) {
+    this.#snap = snap;
+    this.#accounts = accounts;
+  }
+
+  static async #snapshot(config: Config, accounts: AccountStore): Promise<Snapshot> {
+    const { material } = await loadTlsMaterial(config);
+    return {
+      config,
+      router: new Router(config, accounts),
+      sink: new MaildirStore(join(config.dataDir, "mail"), config.hostname),
+      tls: secureContext(material),
+    };
+  }
+
+  /** Open the data directory and bind every listener. */
+  static async start(config: Config): Promise<SmtpServer> {
+    const accounts = await AccountStore.open(config.dataDir);
+    const server = new SmtpServer(await SmtpServer.#snapshot(config, accounts), accounts);
+    try {
+      for (const kind of ["smtp", "submission", "submissions"] as const) {
+        for (const addr of config.listen[kind]) await server.#listen(kind, addr.host, addr.port);
+      }
+    } catch (e) {
+      await server.stop();
+      throw e;
+    }
+    return server;
+  }
+
+  /** The addresses actually bound (port 0 in the config becomes the real port). */
+  get addresses(): readonly BoundAddress[] {
+    return this.#bound;
+  }
+
+  /** The account store (shared with the CLI on first start). */
+  get accounts(): AccountStore {
+    return this.#accounts;
+  }
+
+  #listen(kind: ListenerKind, host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const srv = net.createServer(
+        { pauseOnConnect: false },
+        (socket) => this.#accept(kind, socket),
+      );
+      srv.once("error", reject);
+      // ipv6Only so that "0.0.0.0:25" and "[::]:25" can both be bound.
+      srv.listen({ host, port, ipv6Only: host.includes(":") }, () => {
+        srv.off("error", reject);
+        srv.on("error", (e) => this.#log.error("listener error: {error}", { error: String(e) }));
+        const a = srv.address() as net.AddressInfo;
+        this.#bound.push({ kind, host: a.address, port: a.port });
+        this.#servers.push(srv);
+        this.#log.info("listening for {kind} on {host} port {port}", {
+          event: "listen",
+          kind,
+          host: a.address,
+          port: a.port,
+        });
+        resolve();
+      });
+    });
+  }
+
+  #accept(kind: ListenerKind, socket: net.Socket): void {
+    const snap = this.#snap;
+    const { config } = snap;
+    const ip = (socket.remoteAddress ?? "unknown").replace(/^::ffff:/, "");
+    const port = socket.remotePort ?? 0;
+    socket.setNoDelay(true);
+    socket.on("error", () => {});
+    const transport = new Transport(socket, {
+      maxLineBytes: config.limits.maxLineBytes,
+      commandTimeoutMs: config.timeouts.commandSeconds * 1000,
+      dataTimeoutMs: config.timeouts.dataSeconds * 1000,
+      greetingDelayMs: kind === "smtp" ? config.timeouts.greetingDelayMs : 0,
+    }, () => snap.tls);
+    const id = newSessionId();
+    const slog = log("smtp").with({ session: id, peer: ip, listener: kind });
+    const perIp = this.#perIp.get(ip) ?? 0;
+    let refusal: string | undefined;
+    if (this.#stopping) refusal = "server is stopping";
+    else if (this.#conns.size >= config.limits.maxConnections) refusal = "too many connections";
+    else if (perIp >= config.limits.maxConnectionsPerIp) {
+      refusal = "too many connections from your address";
+    }
+    if (refusal) {
+      slog.info("connection refused: {reason}", { event: "refused", reason: refusal });
+      // RFC 5321 §3.1: a 421 greeting refuses service.
+      const p = transport.refuse(
+        closingReply(421, "4.7.0", `${config.hostname} ${refusal}, try later`),
+      );
+      this.#track(p);
+      return;
+    }
+    this.#conns.add(transport);
+    this.#perIp.set(ip, perIp + 1);
+    slog.info("connect from {peer} port {port}", { event: "connect", port });
+    const started = Date.now();
+    const p = (async () => {
+      let tlsInfo;
+      if (kind === "submissions" && snap.tls) {
+        // RFC 8314 §3.3: implicit TLS, the handshake comes first.
+        tlsInfo = await transport.startTls(snap.tls);
+        if (!tlsInfo) {
+          slog.info("TLS handshake failed", { event: "tls_failed" });
+          transport.destroy();
+          return;
+        }
+      }
+      const session = new Session({
+        id,
+        listener: kind,
+        config,
+        peer: { address: ip, port },
+        router: snap.router,
+        sink: snap.sink,
+        log: slog,
+        tlsAvailable: snap.tls !== null,
+        ...(tlsInfo ? { tls: tlsInfo } : {}),
+      });
+      await transport.run(session);
+    })().catch((e) => {
+      slog.error("connection failed: {error}", { event: "error", error: String(e) });
+    }).finally(() => {
+      this.#conns.delete(transport);
+      const n = (this.#perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, n);
+      slog.info("disconnect after {ms} ms", { event: "disconnect", ms: Date.now() - started });
+    });
+    this.#track(p);
+  }
+
+  #track(p: Promise<void>): void {
+    this.#done.add(p);
+    p.finally(() => this.#done.delete(p));
+  }
+
+  /**
+   * Apply a new config to new connections (sessions in progress keep theirs). Listener
+   * addresses are not changed by a reload; that needs a restart, and is logged.
+   */
+  async reload(config: Config): Promise<void> {
+    const old = this.#snap.config;
+    this.#snap = await SmtpServer.#snapshot(config, this.#accounts);
+    if (JSON.stringify(old.listen) !== JSON.stringify(config.listen)) {
+      this.#log.warning("listen addresses changed; restart postie to apply them", {
+        event: "reload",
+      });
+    }
+    this.#log.info("configuration reloaded from {source}", {
+      event: "reload",
+      source: config.source,
+    });
+  }
+
+  /**
+   * Stop: close the listeners, tell idle sessions 421, let sessions inside DATA finish, and
+   * after `timeouts.shutdown_seconds` cut what is left (nothing unacknowledged is lost: the
+   * client will retry what it did not get a 250 for).
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(this.#servers.map((s) => new Promise((r) => s.close(r))));
+    for (const c of this.#conns) c.stop();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#snap.config.timeouts.shutdownSeconds * 1000);
+    });
+    await Promise.race([Promise.all([...this.#done]), grace]);
+    clearTimeout(timer);
+    for (const c of this.#conns) c.destroy();
+    await Promise.all([...this.#done]);
+    this.#accounts.close();
+  }
+}

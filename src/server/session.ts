@@ -1,0 +1,521 @@
+/**
+ * The SMTP server session (RFC 5321): a protocol machine with no I/O. The transport feeds it
+ * command lines, message content and events, and performs the {@link Action}s it returns
+ * (send a reply, read DATA, read a BDAT chunk, start TLS). Sockets only move bytes, so every
+ * protocol rule can be tested without one.
+ *
+ * @module
+ */
+
+import type { Config, ListenerKind } from "../config/config.ts";
+import type { Logger } from "@logtape/logtape";
+import { closingReply, type Reply, reply, SmtpReplyError } from "../smtp/reply.ts";
+import {
+  AddressSyntaxError,
+  formatMailbox,
+  type Mailbox,
+  parsePathArgument,
+} from "../smtp/address.ts";
+import { type ContentFlaws, type DataResult, hasFlaws, LineEndingScanner } from "../smtp/data.ts";
+import type { Resolution, Router } from "../delivery/router.ts";
+import { DeliveryError, type MailboxRef } from "../delivery/maildir.ts";
+
+/** What the session asks the transport to do next. */
+export type Action =
+  | { kind: "reply"; reply: Reply }
+  /** Send the 354 reply, then read DATA content (at most maxBytes kept) and call dataEnd. */
+  | { kind: "data"; reply: Reply; maxBytes: number }
+  /** Read exactly `size` octets of BDAT content and pass them to bdatChunk. */
+  | { kind: "bdat"; size: number; last: boolean; maxBytes: number }
+  /** Send the 220 reply, drop any buffered input, run the TLS handshake, call tlsStarted. */
+  | { kind: "starttls"; reply: Reply };
+
+/** Facts about an established TLS layer. */
+export interface TlsInfo {
+  protocol: string;
+  cipher: string;
+}
+
+/** Where accepted messages go. */
+export interface MessageSink {
+  deliver(
+    boxes: readonly MailboxRef[],
+    headerFor: (box: MailboxRef) => string,
+    content: readonly Uint8Array[],
+  ): Promise<unknown>;
+}
+
+/** Everything a session needs; the transport builds one per connection. */
+export interface SessionOptions {
+  id: string;
+  listener: ListenerKind;
+  config: Config;
+  peer: { address: string; port: number };
+  router: Router;
+  sink: MessageSink;
+  log: Logger;
+  /** STARTTLS may be offered (a certificate is loaded and TLS is not yet active). */
+  tlsAvailable: boolean;
+  /** Set when the connection is already TLS (implicit TLS, RFC 8314). */
+  tls?: TlsInfo;
+  now?: () => Date;
+}
+
+interface Recipient {
+  mailbox: Mailbox | "postmaster";
+  resolution: Extract<Resolution, { kind: "local" }>;
+}
+
+interface Transaction {
+  from: Mailbox | null;
+  smtputf8: boolean;
+  rcpts: Recipient[];
+  /** Set once BDAT was used: DATA is then out of sequence (RFC 3030 §2). */
+  bdat?: { parts: Uint8Array[]; size: number; scanner: LineEndingScanner };
+}
+
+const HTTP_VERBS = new Set(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT"]);
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Format a date as RFC 5322 §3.3 date-time with a numeric zone. */
+export function rfc5322Date(d: Date): string {
+  return d.toUTCString().replace(/GMT$/, "+0000");
+}
+
+/** One SMTP session. */
+export class Session {
+  readonly #o: SessionOptions;
+  readonly #now: () => Date;
+  #hello: { verb: "EHLO" | "HELO"; name: string } | null = null;
+  #tls: TlsInfo | undefined;
+  #tx: Transaction | null = null;
+  #errors = 0;
+  #messages = 0;
+  #shuttingDown = false;
+
+  constructor(options: SessionOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+    this.#tls = options.tls;
+  }
+
+  /** The session id, shown in logs and queue ids. */
+  get id(): string {
+    return this.#o.id;
+  }
+
+  /** The 220 greeting (RFC 5321 §4.2, §3.1). */
+  greeting(): Reply {
+    return reply(220, undefined, `${this.#o.config.hostname} ESMTP postie`);
+  }
+
+  /** Reply for a client that talked before the greeting (a pre-greeting spambot check). */
+  talkedEarly(): Reply {
+    this.#o.log.info("client sent data before the greeting; closing", { event: "early_talker" });
+    return closingReply(554, "5.5.1", "Protocol error: client sent data before greeting");
+  }
+
+  /** Reply when the client was silent too long (RFC 5321 §4.5.3.2.7). */
+  timeout(): Reply {
+    this.#o.log.info("timeout; closing", { event: "timeout" });
+    return closingReply(421, "4.4.2", `${this.#o.config.hostname} Timeout exceeded, closing`);
+  }
+
+  /** Mark the server as stopping: the next command gets 421 4.3.2. */
+  shutdown(): Reply {
+    this.#shuttingDown = true;
+    return closingReply(421, "4.3.2", `${this.#o.config.hostname} Service shutting down`);
+  }
+
+  /** Reply for a command line longer than the limit (RFC 5321 §4.5.3.1.4). */
+  lineTooLong(): Reply {
+    return this.#countError(reply(500, "5.5.2", "Line too long"));
+  }
+
+  /** The TLS handshake completed: forget everything learned before it (RFC 3207 §4.2). */
+  tlsStarted(info: TlsInfo): void {
+    this.#tls = info;
+    this.#hello = null;
+    this.#tx = null;
+    this.#o.log.info("TLS established {protocol} {cipher}", { event: "tls", ...info });
+  }
+
+  /** Handle one command line (without its CRLF). */
+  async command(raw: Uint8Array): Promise<Action> {
+    if (this.#shuttingDown) return { kind: "reply", reply: this.shutdown() };
+    let line: string;
+    try {
+      line = utf8.decode(raw);
+    } catch {
+      return this.#replyAction(this.#countError(reply(500, "5.5.2", "Invalid UTF-8 in command")));
+    }
+    const sp = line.indexOf(" ");
+    const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+    const arg = sp < 0 ? "" : line.slice(sp + 1);
+    try {
+      const action = await this.#dispatch(verb, arg);
+      if (action.kind === "reply") return this.#replyAction(this.#countError(action.reply));
+      return action;
+    } catch (e) {
+      if (e instanceof SmtpReplyError) return this.#replyAction(this.#countError(e.reply));
+      this.#o.log.error("internal error in {verb}: {error}", {
+        event: "internal_error",
+        verb,
+        error: String(e),
+      });
+      return this.#replyAction(reply(451, "4.3.0", "Internal error, try again later"));
+    }
+  }
+
+  #replyAction(r: Reply): Action {
+    return { kind: "reply", reply: r };
+  }
+
+  // Counts 5xx replies; at the limit the reply becomes 421 and the connection closes.
+  #countError(r: Reply): Reply {
+    if (r.code < 500) return r;
+    this.#errors++;
+    if (this.#errors >= this.#o.config.limits.maxErrors) {
+      this.#o.log.info("too many errors; closing", { event: "too_many_errors" });
+      return closingReply(421, "4.7.0", `${this.#o.config.hostname} Too many errors, closing`);
+    }
+    return r;
+  }
+
+  #dispatch(verb: string, arg: string): Action | Promise<Action> {
+    const r = (x: Reply): Action => ({ kind: "reply", reply: x });
+    switch (verb) {
+      case "EHLO":
+      case "HELO":
+        return r(this.#helo(verb, arg));
+      case "MAIL":
+        return r(this.#mail(arg));
+      case "RCPT":
+        return r(this.#rcpt(arg));
+      case "DATA":
+        return this.#data(arg);
+      case "BDAT":
+        return this.#bdat(arg);
+      case "RSET":
+        // RFC 5321 §4.1.1.5
+        if (arg !== "") return r(reply(501, "5.5.4", "Syntax: RSET"));
+        this.#tx = null;
+        return r(reply(250, "2.0.0", "Ok"));
+      case "NOOP":
+        return r(reply(250, "2.0.0", "Ok"));
+      case "QUIT":
+        return r(closingReply(221, "2.0.0", `${this.#o.config.hostname} Bye`));
+      case "HELP":
+        return r(reply(214, "2.0.0", "See RFC 5321; postie speaks ESMTP"));
+      case "VRFY":
+        // RFC 5321 §3.5.3: 252 says neither yes nor no, so VRFY cannot enumerate users.
+        return r(
+          reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"),
+        );
+      case "EXPN":
+        return r(reply(502, "5.5.1", "EXPN not available"));
+      case "STARTTLS":
+        return this.#starttls(arg);
+      case "AUTH":
+        return r(reply(502, "5.5.1", "AUTH not available"));
+      default:
+        if (HTTP_VERBS.has(verb)) {
+          // Cross-protocol attack defence: never keep talking to an HTTP client.
+          return r(closingReply(421, "4.7.0", "This is an SMTP server, not HTTP"));
+        }
+        return r(reply(500, "5.5.2", "Command not recognized"));
+    }
+  }
+
+  #helo(verb: "EHLO" | "HELO", arg: string): Reply {
+    // RFC 5321 §4.1.1.1: a domain or an address literal. Accept any printable token (real
+    // clients send bad names), refuse empty or multiple words.
+    const name = arg.trim();
+    if (!/^[\x21-\x7e]{1,255}$/.test(name)) {
+      return reply(501, "5.5.4", `Syntax: ${verb} hostname`);
+    }
+    this.#hello = { verb, name };
+    this.#tx = null; // RFC 5321 §4.1.4: EHLO resets the transaction.
+    this.#o.log.info("{verb} {name}", { event: "helo", verb, name });
+    const host = this.#o.config.hostname;
+    if (verb === "HELO") return reply(250, undefined, host);
+    const ext = [
+      `${host} Hello ${name}`,
+      "PIPELINING", // RFC 2920
+      `SIZE ${this.#o.config.limits.maxMessageBytes}`, // RFC 1870
+      "8BITMIME", // RFC 6152
+      "SMTPUTF8", // RFC 6531
+      "ENHANCEDSTATUSCODES", // RFC 2034
+      "CHUNKING", // RFC 3030
+    ];
+    if (this.#o.tlsAvailable && !this.#tls) ext.push("STARTTLS"); // RFC 3207
+    return reply(250, undefined, ...ext);
+  }
+
+  #mail(arg: string): Reply {
+    if (!this.#hello) return reply(503, "5.5.1", "Send EHLO or HELO first");
+    if (this.#tx) return reply(503, "5.5.1", "Nested MAIL command");
+    if (this.#o.listener !== "smtp") {
+      // Submission (RFC 6409 §4.3): authentication comes first. AUTH itself is not built yet,
+      // so nothing can be submitted through these listeners.
+      return reply(530, "5.7.0", "Authentication required");
+    }
+    if (!/^FROM:/i.test(arg)) return reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+    const parsed = this.#parsePath(arg.slice(5), true);
+    let smtputf8 = false;
+    for (const [key, value] of parsed.params) {
+      if (this.#hello.verb === "HELO") {
+        return reply(555, "5.5.4", "ESMTP parameters need EHLO");
+      }
+      switch (key) {
+        case "SIZE": {
+          // RFC 1870 §6.2
+          if (typeof value !== "string" || !/^\d{1,20}$/.test(value)) {
+            return reply(501, "5.5.4", "Invalid SIZE value");
+          }
+          if (Number(value) > this.#o.config.limits.maxMessageBytes) {
+            return reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+          }
+          break;
+        }
+        case "BODY":
+          // RFC 6152 §3; BINARYMIME is not offered.
+          if (
+            value !== "7BIT" && value !== "8BITMIME" && value !== "7bit" && value !== "8bitmime"
+          ) {
+            return reply(501, "5.5.4", "Unsupported BODY type");
+          }
+          break;
+        case "SMTPUTF8":
+          // RFC 6531 §3.4
+          if (value !== true) return reply(501, "5.5.4", "SMTPUTF8 takes no value");
+          smtputf8 = true;
+          break;
+        default:
+          return reply(555, "5.5.4", `Unsupported parameter ${key}`);
+      }
+    }
+    const from = parsed.mailbox === "postmaster" ? null : parsed.mailbox;
+    if (from?.utf8 && !smtputf8) {
+      // RFC 6531 §3.5
+      return reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter");
+    }
+    this.#tx = { from, smtputf8, rcpts: [] };
+    this.#o.log.info("mail from <{from}>", {
+      event: "mail",
+      from: from ? formatMailbox(from) : "",
+    });
+    return reply(250, "2.1.0", "Ok");
+  }
+
+  #parsePath(text: string, reverse: boolean) {
+    try {
+      return parsePathArgument(text, { reverse });
+    } catch (e) {
+      if (e instanceof AddressSyntaxError) {
+        throw new SmtpReplyError(501, "5.1.3", `Bad address syntax: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  #rcpt(arg: string): Reply {
+    const tx = this.#tx;
+    if (!tx) return reply(503, "5.5.1", "Need MAIL before RCPT");
+    if (tx.bdat) return reply(503, "5.5.1", "RCPT after BDAT");
+    if (!/^TO:/i.test(arg)) return reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
+    const parsed = this.#parsePath(arg.slice(3), false);
+    if (parsed.params.size > 0) {
+      const key = parsed.params.keys().next().value;
+      return reply(555, "5.5.4", `Unsupported parameter ${key}`);
+    }
+    const mailbox = parsed.mailbox;
+    if (mailbox === null) return reply(501, "5.1.3", "Empty recipient");
+    const shown = mailbox === "postmaster" ? "postmaster" : formatMailbox(mailbox);
+    if (mailbox !== "postmaster" && mailbox.utf8 && !tx.smtputf8) {
+      return reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter");
+    }
+    if (tx.rcpts.length >= this.#o.config.limits.maxRecipients) {
+      // RFC 5321 §4.5.3.1.10
+      return reply(452, "4.5.3", "Too many recipients");
+    }
+    const res = this.#o.router.resolve(mailbox);
+    switch (res.kind) {
+      case "nonlocal":
+        // RFC 5321 §3.6.2 / RFC 2505: relaying needs authorization, which this listener does
+        // not give. Decided per recipient, at RCPT time, never accept-then-bounce.
+        this.#o.log.info("relay denied <{rcpt}>", { event: "rcpt_rejected", rcpt: shown });
+        return reply(554, "5.7.1", `<${shown}>: Relay access denied`);
+      case "unknown":
+        this.#o.log.info("unknown recipient <{rcpt}>: {reason}", {
+          event: "rcpt_rejected",
+          rcpt: shown,
+          reason: res.reason,
+        });
+        return reply(550, "5.1.1", `<${shown}>: Recipient address rejected: User unknown`);
+      case "local":
+        tx.rcpts.push({ mailbox, resolution: res });
+        return reply(250, "2.1.5", "Ok");
+    }
+  }
+
+  #data(arg: string): Action {
+    const tx = this.#tx;
+    if (arg !== "") return { kind: "reply", reply: reply(501, "5.5.4", "Syntax: DATA") };
+    if (!tx) return { kind: "reply", reply: reply(503, "5.5.1", "Need MAIL before DATA") };
+    if (tx.bdat) return { kind: "reply", reply: reply(503, "5.5.1", "DATA after BDAT") };
+    if (tx.rcpts.length === 0) {
+      // RFC 5321 §3.3: 554 "no valid recipients".
+      return { kind: "reply", reply: reply(554, "5.5.1", "No valid recipients") };
+    }
+    return {
+      kind: "data",
+      reply: reply(354, undefined, "End data with <CR><LF>.<CR><LF>"),
+      maxBytes: this.#o.config.limits.maxMessageBytes,
+    };
+  }
+
+  /** The DATA content was read up to CRLF.CRLF; answer once for the whole stream. */
+  async dataEnd(result: DataResult): Promise<Reply> {
+    const tx = this.#tx;
+    this.#tx = null;
+    if (!tx) return reply(503, "5.5.1", "No transaction");
+    return this.#countError(
+      await this.#finish(tx, result.parts, result.size, result.tooBig, result.flaws),
+    );
+  }
+
+  #bdat(arg: string): Action {
+    // RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CR LF
+    const m = /^(\d{1,15})(?: (LAST))?$/i.exec(arg);
+    if (!m) return { kind: "reply", reply: reply(501, "5.5.4", "Syntax: BDAT size [LAST]") };
+    return {
+      kind: "bdat",
+      size: Number(m[1]),
+      last: m[2] !== undefined,
+      maxBytes: this.#o.config.limits.maxMessageBytes,
+    };
+  }
+
+  /**
+   * One BDAT chunk was read (exactly the announced size). `chunk` is null when the transport
+   * discarded it for being larger than the message size limit.
+   */
+  async bdatChunk(chunk: Uint8Array | null, size: number, last: boolean): Promise<Reply> {
+    const tx = this.#tx;
+    if (!tx || tx.rcpts.length === 0) {
+      return this.#countError(
+        reply(tx ? 554 : 503, "5.5.1", tx ? "No valid recipients" : "Need MAIL before BDAT"),
+      );
+    }
+    tx.bdat ??= { parts: [], size: 0, scanner: new LineEndingScanner() };
+    const b = tx.bdat;
+    b.size += size;
+    if (chunk === null || b.size > this.#o.config.limits.maxMessageBytes) {
+      this.#tx = null;
+      return this.#countError(await this.#finish(tx, [], b.size, true, b.scanner.flaws));
+    }
+    b.scanner.scan(chunk);
+    b.parts.push(chunk);
+    if (!last) return reply(250, "2.0.0", `${size} octets received`);
+    this.#tx = null;
+    return this.#countError(await this.#finish(tx, b.parts, b.size, false, b.scanner.finish()));
+  }
+
+  async #finish(
+    tx: Transaction,
+    parts: Uint8Array[],
+    size: number,
+    tooBig: boolean,
+    flaws: ContentFlaws,
+  ): Promise<Reply> {
+    const from = tx.from ? formatMailbox(tx.from) : "";
+    const rcpts = tx.rcpts.map((r) =>
+      r.mailbox === "postmaster" ? "postmaster" : formatMailbox(r.mailbox)
+    );
+    const fail = (r: Reply, reason: string): Reply => {
+      this.#o.log.info("message rejected: {reason}", {
+        event: "message_rejected",
+        reason,
+        from,
+        rcpts,
+        size,
+        code: r.code,
+      });
+      return r;
+    };
+    if (tooBig) {
+      return fail(reply(552, "5.3.4", "Message size exceeds fixed maximum message size"), "size");
+    }
+    if (hasFlaws(flaws)) {
+      // SMUGGLING.md: refuse content with bare CR / bare LF / NUL (RFC 5321 §2.3.8).
+      const what = [flaws.bareCR && "bare CR", flaws.bareLF && "bare LF", flaws.nul && "NUL"]
+        .filter(Boolean).join(", ");
+      return fail(
+        reply(550, "5.6.0", `Message contains ${what}; lines must end in CRLF (RFC 5321 2.3.8)`),
+        "line endings",
+      );
+    }
+    const queueId = `${this.#o.id}.${++this.#messages}`;
+    const boxes = new Map<string, MailboxRef>();
+    for (const r of tx.rcpts) {
+      for (const b of r.resolution.mailboxes) boxes.set(b.address, b);
+    }
+    const received = this.#receivedHeader(
+      queueId,
+      tx.rcpts.length === 1 ? rcpts[0] : undefined,
+      tx,
+    );
+    const returnPath = `Return-Path: <${from}>\r\n`;
+    try {
+      await this.#o.sink.deliver(
+        [...boxes.values()],
+        (box) => `${returnPath}Delivered-To: ${box.address}\r\n${received}`,
+        parts,
+      );
+    } catch (e) {
+      if (e instanceof DeliveryError) {
+        this.#o.log.error("delivery failed: {error}", {
+          event: "delivery_failed",
+          error: e.message,
+        });
+        return fail(reply(e.code, e.enhanced, e.message), "delivery failed");
+      }
+      throw e;
+    }
+    this.#o.log.info("message accepted {id}", {
+      event: "message_accepted",
+      id: queueId,
+      from,
+      rcpts,
+      mailboxes: [...boxes.keys()],
+      size,
+    });
+    return reply(250, "2.0.0", `Ok: queued as ${queueId}`);
+  }
+
+  // RFC 5321 §4.4 trace information; "with" keywords from RFC 3848 and RFC 6531 §3.7.3.
+  #receivedHeader(id: string, forRcpt: string | undefined, tx: Transaction): string {
+    const helo = (this.#hello?.name ?? "unknown").replace(/[^\x21-\x7e]|[()\\]/g, "?");
+    let proto = this.#hello?.verb === "EHLO" ? "ESMTP" : "SMTP";
+    if (tx.smtputf8) proto = "UTF8" + proto;
+    if (this.#tls) proto += "S";
+    const ip = this.#o.peer.address;
+    const literal = ip.includes(":") ? `[IPv6:${ip}]` : `[${ip}]`;
+    const tls = this.#tls
+      ? `\r\n\t(using ${this.#tls.protocol} with cipher ${this.#tls.cipher})`
+      : "";
+    const forClause = forRcpt ? `\r\n\tfor <${forRcpt}>` : "";
+    return `Received: from ${helo} (${literal})\r\n\tby ${this.#o.config.hostname} (postie) ` +
+      `with ${proto} id ${id}${tls}${forClause};\r\n\t${rfc5322Date(this.#now())}\r\n`;
+  }
+
+  #starttls(arg: string): Action {
+    if (arg !== "") return { kind: "reply", reply: reply(501, "5.5.4", "Syntax: STARTTLS") };
+    if (this.#tls) return { kind: "reply", reply: reply(503, "5.5.1", "TLS already active") };
+    if (!this.#o.tlsAvailable) {
+      return { kind: "reply", reply: reply(502, "5.5.1", "STARTTLS not available") };
+    }
+    return { kind: "starttls", reply: reply(220, "2.0.0", "Ready to start TLS") };
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * Strict parsing of SMTP envelope addresses and ESMTP parameters, RFC 5321 §4.1.2 with the
+ * SMTPUTF8 extensions of RFC 6531 §3.3.
+ *
+ * The grammar, quoted from RFC 5321 §4.1.2:
+ *
+ * ```
+ * Reverse-path = Path / "<>"
+ * Forward-path = Path
+ * Path         = "<" [ A-d-l ":" ] Mailbox ">"
+ * A-d-l        = At-domain *( "," At-domain )
+ * At-domain    = "@" Domain
+ * Mailbox      = Local-part "@" ( Domain / address-literal )
+ * Local-part   = Dot-string / Quoted-string
+ * Dot-string   = Atom *("." Atom)
+ * Quoted-string = DQUOTE *QcontentSMTP DQUOTE
+ * QcontentSMTP = qtextSMTP / quoted-pairSMTP
+ * quoted-pairSMTP = %d92 %d32-126
+ * qtextSMTP    = %d32-33 / %d35-91 / %d93-126
+ * Domain       = sub-domain *("." sub-domain)
+ * sub-domain   = Let-dig [Ldh-str]
+ * esmtp-param  = esmtp-keyword ["=" esmtp-value]
+ * ```
+ *
+ * Anything else is a syntax error: a second unquoted "@", a backslash outside quotes, a missing
+ * domain (except the special "postmaster", RFC 5321 §4.1.1.3). Source routes are parsed and
+ * dropped (RFC 5321 §4.1.1.3 and Appendix C: "SHOULD ignore"). The local part is never
+ * re-parsed for "%", "!" or "@" (no percent hack, no bang paths).
+ *
+ * @module
+ */
+
+import { isIPv4, isIPv6 } from "node:net";
+import { domainToASCII } from "node:url";
+
+/** A parsed mailbox (RFC 5321 §4.1.2 `Mailbox`). */
+export interface Mailbox {
+  /** The local part; for a quoted local part, its content with quoted-pairs undone. */
+  local: string;
+  /** True when the local part needed quoting (its content is not a valid Dot-string). */
+  quoted: boolean;
+  /**
+   * The domain in canonical form: lower-case ASCII with A-labels for IDNs and no trailing dot;
+   * for an address literal "[192.0.2.1]" or "[ipv6:2001:db8::1]".
+   */
+  domain: string;
+  /** Set when the domain was an address literal: the IP address inside the brackets. */
+  literal?: string;
+  /** True when the address contains non-ASCII characters (needs SMTPUTF8, RFC 6531). */
+  utf8: boolean;
+}
+
+/** The result of parsing the argument of MAIL FROM: or RCPT TO:. */
+export interface PathArgument {
+  /** null for the null reverse-path "<>"; "postmaster" for the domain-less `<Postmaster>`. */
+  mailbox: Mailbox | null | "postmaster";
+  /** ESMTP parameters, keywords upper-cased (RFC 5321 §4.1.2 esmtp-param). */
+  params: Map<string, string | true>;
+}
+
+/** A violation of the address grammar; the message says which rule. */
+export class AddressSyntaxError extends SyntaxError {
+  constructor(message: string) {
+    super(message);
+    this.name = "AddressSyntaxError";
+  }
+}
+
+// RFC 5321 Dot-string of RFC 5322 §3.2.3 atext, extended by UTF8-non-ascii (RFC 6531 §3.3).
+const DOT_STRING_REGEXP =
+  /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+(\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+)*$/u;
+// RFC 5321 §4.1.2 sub-domain, with U-labels allowed (RFC 6531 §3.3).
+const SUB_DOMAIN_REGEXP =
+  /^([A-Za-z0-9\u0080-\u{10FFFF}]([A-Za-z0-9\-\u0080-\u{10FFFF}]*[A-Za-z0-9\u0080-\u{10FFFF}])?)$/u;
+const ESMTP_KEYWORD_REGEXP = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+// RFC 5321 esmtp-value = 1*(%d33-60 / %d62-126), plus UTF8-non-ascii (RFC 6531 §3.3).
+const ESMTP_VALUE_REGEXP = /^[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+$/u;
+// deno-lint-ignore no-control-regex
+const NON_ASCII_REGEXP = /[^\x00-\x7f]/;
+
+/** RFC 5321 §4.5.3.1.1-3 size limits, in octets. */
+export const MAX_LOCAL_PART = 64;
+export const MAX_DOMAIN = 255;
+export const MAX_PATH = 256;
+
+/** Whether `s` is an RFC 5321 Dot-string (with RFC 6531 UTF-8). */
+export function isDotString(s: string): boolean {
+  return DOT_STRING_REGEXP.test(s);
+}
+
+/**
+ * Canonicalize a domain name: validate the RFC 5321 `Domain` grammar, convert U-labels to
+ * A-labels, lower-case it. One trailing dot is tolerated and removed, so that "example.com." is
+ * compared as "example.com" and cannot slip past a local-domain check.
+ *
+ * @throws {AddressSyntaxError} when the name is not a valid domain.
+ */
+export function canonicalDomain(name: string): string {
+  let d = name.endsWith(".") ? name.slice(0, -1) : name;
+  if (d.length === 0) throw new AddressSyntaxError("empty domain");
+  const labels = d.split(".");
+  for (const label of labels) {
+    if (!SUB_DOMAIN_REGEXP.test(label)) {
+      throw new AddressSyntaxError(`invalid domain label "${label}"`);
+    }
+  }
+  if (NON_ASCII_REGEXP.test(d)) {
+    const ascii = domainToASCII(d);
+    if (ascii === "") throw new AddressSyntaxError(`invalid internationalized domain "${d}"`);
+    d = ascii;
+  }
+  d = d.toLowerCase();
+  if (d.length > MAX_DOMAIN) throw new AddressSyntaxError("domain longer than 255 octets");
+  for (const label of d.split(".")) {
+    if (label.length > 63) throw new AddressSyntaxError("domain label longer than 63 octets");
+  }
+  return d;
+}
+
+function parseAddressLiteral(inner: string): { domain: string; literal: string } {
+  // RFC 5321 §4.1.3: IPv4-address-literal / IPv6-address-literal. General-address-literal
+  // tags are not supported by anyone and are refused.
+  if (isIPv4(inner)) return { domain: `[${inner}]`, literal: inner };
+  if (/^ipv6:/i.test(inner)) {
+    const ip = inner.slice(5);
+    if (isIPv6(ip)) return { domain: `[ipv6:${ip.toLowerCase()}]`, literal: ip.toLowerCase() };
+  }
+  throw new AddressSyntaxError(`invalid address literal "[${inner}]"`);
+}
+
+/**
+ * Parse a `Mailbox` (RFC 5321 §4.1.2), the part between the angle brackets after any source
+ * route.
+ *
+ * @throws {AddressSyntaxError} on any deviation from the grammar.
+ */
+export function parseMailbox(text: string): Mailbox {
+  let local: string;
+  let quoted = false;
+  let rest: string;
+  if (text.startsWith('"')) {
+    // Quoted-string: walk it, honouring quoted-pairs.
+    let i = 1;
+    let content = "";
+    for (;;) {
+      const c = text[i];
+      if (c === undefined) throw new AddressSyntaxError("unterminated quoted local part");
+      if (c === '"') break;
+      if (c === "\\") {
+        const n = text[i + 1];
+        if (n === undefined || !/^[\x20-\x7e]$/.test(n)) {
+          throw new AddressSyntaxError("invalid quoted-pair in local part");
+        }
+        content += n;
+        i += 2;
+        continue;
+      }
+      // qtextSMTP, plus UTF-8 (RFC 6531 §3.3 qtextSMTP =/ UTF8-non-ascii).
+      if (!/^[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\u{10FFFF}]$/u.test(c)) {
+        throw new AddressSyntaxError("invalid character in quoted local part");
+      }
+      content += c;
+      i += c.length;
+    }
+    rest = text.slice(i + 1);
+    local = content;
+    // A quoted local part that is also a Dot-string is the same mailbox (RFC 5321 §4.1.2).
+    quoted = !isDotString(content);
+  } else {
+    const at = text.indexOf("@");
+    if (at < 0) throw new AddressSyntaxError("address has no domain");
+    local = text.slice(0, at);
+    rest = text.slice(at);
+    if (!isDotString(local)) {
+      throw new AddressSyntaxError(`invalid local part "${local}"`);
+    }
+  }
+  if (!rest.startsWith("@")) throw new AddressSyntaxError("address has no domain");
+  const domainText = rest.slice(1);
+  if (new TextEncoder().encode(local).length > MAX_LOCAL_PART) {
+    throw new AddressSyntaxError("local part longer than 64 octets");
+  }
+  let domain: string;
+  let literal: string | undefined;
+  if (domainText.startsWith("[")) {
+    if (!domainText.endsWith("]")) throw new AddressSyntaxError("unterminated address literal");
+    ({ domain, literal } = parseAddressLiteral(domainText.slice(1, -1)));
+  } else {
+    // A second unquoted "@" (v@X@L) lands here and fails the Domain grammar.
+    domain = canonicalDomain(domainText);
+  }
+  const utf8 = NON_ASCII_REGEXP.test(local) || NON_ASCII_REGEXP.test(domainText);
+  const mailbox: Mailbox = { local, quoted, domain, utf8 };
+  if (literal !== undefined) mailbox.literal = literal;
+  return mailbox;
+}
+
+/** Render a mailbox back into RFC 5321 form, quoting the local part when needed. */
+export function formatMailbox(m: Mailbox): string {
+  const local = m.quoted ? `"${m.local.replace(/(["\\])/g, "\\$1")}"` : m.local;
+  return `${local}@${m.domain}`;
+}
+
+/**
+ * Parse the argument of `MAIL FROM:` or `RCPT TO:`: a path in angle brackets followed by
+ * optional ESMTP parameters (RFC 5321 §4.1.1.2, §4.1.1.3).
+ *
+ * Leniency, on purpose and no further: spaces between the colon and "<" are skipped (common
+ * in the wild). The path must be in angle brackets.
+ *
+ * @param arg Everything after "FROM:" / "TO:".
+ * @param options.reverse True for MAIL FROM (allows "<>").
+ * @throws {AddressSyntaxError} when the path or a parameter is malformed.
+ */
+export function parsePathArgument(arg: string, options: { reverse: boolean }): PathArgument {
+  const s = arg.replace(/^ +/, "");
+  if (!s.startsWith("<")) throw new AddressSyntaxError("address must be enclosed in <>");
+  const close = findPathEnd(s);
+  if (close < 0) throw new AddressSyntaxError("unterminated <address>");
+  const inner = s.slice(1, close);
+  const paramText = s.slice(close + 1);
+  if (paramText !== "" && !paramText.startsWith(" ")) {
+    throw new AddressSyntaxError("garbage after <address>");
+  }
+  if (new TextEncoder().encode(inner).length + 2 > MAX_PATH) {
+    throw new AddressSyntaxError("path longer than 256 octets");
+  }
+  const params = parseParams(paramText);
+  if (inner === "") {
+    if (!options.reverse) throw new AddressSyntaxError("empty forward-path");
+    return { mailbox: null, params };
+  }
+  if (!options.reverse && inner.toLowerCase() === "postmaster") {
+    return { mailbox: "postmaster", params };
+  }
+  let mailboxText = inner;
+  if (inner.startsWith("@")) {
+    // A-d-l ":" Mailbox. The route is validated and then dropped.
+    const colon = inner.indexOf(":");
+    if (colon < 0) throw new AddressSyntaxError("invalid source route");
+    for (const hop of inner.slice(0, colon).split(",")) {
+      if (!hop.startsWith("@")) throw new AddressSyntaxError("invalid source route");
+      canonicalDomain(hop.slice(1));
+    }
+    mailboxText = inner.slice(colon + 1);
+  }
+  return { mailbox: parseMailbox(mailboxText), params };
+}
+
+// The ">" closing the path: the first one outside a quoted string.
+function findPathEnd(s: string): number {
+  let inQuote = false;
+  for (let i = 1; i < s.length; i++) {
+    const c = s[i];
+    if (inQuote) {
+      if (c === "\\") i++;
+      else if (c === '"') inQuote = false;
+    } else if (c === '"') {
+      inQuote = true;
+    } else if (c === ">") {
+      return i;
+    }
+  }
+  return -1;
+}
+
+function parseParams(text: string): Map<string, string | true> {
+  const params = new Map<string, string | true>();
+  for (const p of text.split(" ")) {
+    if (p === "") continue;
+    const eq = p.indexOf("=");
+    const key = (eq < 0 ? p : p.slice(0, eq)).toUpperCase();
+    if (!ESMTP_KEYWORD_REGEXP.test(key)) {
+      throw new AddressSyntaxError(`invalid ESMTP parameter "${p}"`);
+    }
+    if (params.has(key)) throw new AddressSyntaxError(`duplicate ESMTP parameter ${key}`);
+    if (eq < 0) {
+      params.set(key, true);
+    } else {
+      const value = p.slice(eq + 1);
+      if (!ESMTP_VALUE_REGEXP.test(value)) {
+        throw new AddressSyntaxError(`invalid value for ESMTP parameter ${key}`);
+      }
+      params.set(key, value);
+    }
+  }
+  return params;
+}
+
+/** True when a local part uses a form that old MTAs re-parsed into a route (RFC 2505 §2.5). */
+export function hasRoutingCharacters(local: string): boolean {
+  return /[%!@]/.test(local);
+}
