@@ -1,0 +1,266 @@
+/**
+ * Test harness: a real postie server in this process on loopback ports chosen by the kernel,
+ * with its own data directory and a loopback DNS server (tests never use the machine's
+ * resolver), plus a raw SMTP client that sends exact bytes and reads replies.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { type Config, validateConfig } from "../../src/config/config.ts";
+import { AccountStore } from "../../src/accounts/store.ts";
+import { setupLogging } from "../../src/log/logger.ts";
+import { type BoundAddress, SmtpServer } from "../../src/server/server.ts";
+import { TestDnsServer } from "./dns_server.ts";
+
+/** The password every test account gets. */
+export const TEST_PASSWORD = "correct horse battery";
+
+let loggingReady = false;
+
+/** Options for {@link startTestServer}: config overrides in YAML key form. */
+export interface TestServerOptions {
+  /** Merged into the config document (YAML key names). */
+  config?: Record<string, unknown>;
+  /** Accounts to create before start. */
+  accounts?: string[];
+  /** Use this data directory instead of a new temporary one. */
+  dataDir?: string;
+}
+
+/** A running test server. */
+export interface TestServer {
+  server: SmtpServer;
+  config: Config;
+  dataDir: string;
+  dns: TestDnsServer;
+  port(kind: BoundAddress["kind"]): number;
+  /** Files in new/ of a mailbox, full paths, sorted. */
+  newMail(address: string): Promise<string[]>;
+  /** All files anywhere under data_dir/mail (tmp, new, cur), for "nothing stored" checks. */
+  allMail(): Promise<string[]>;
+  /** Stop the server and the DNS server and remove the data directory. */
+  close(): Promise<void>;
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const p = join(dir, e.name);
+      if (e.isDirectory) out.push(...await listFiles(p));
+      else out.push(p);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out.sort();
+}
+
+/** Start postie on 127.0.0.1 with kernel-chosen ports. */
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  if (!loggingReady) {
+    setupLogging({ level: Deno.env.get("POSTIE_TEST_LOG") ? "debug" : "error", format: "text" });
+    loggingReady = true;
+  }
+  const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "postie-test-" });
+  const dns = await TestDnsServer.start();
+  const doc: Record<string, unknown> = {
+    hostname: "mx.example.test",
+    data_dir: dataDir,
+    domains: ["example.test"],
+    listen: {
+      smtp: ["127.0.0.1:0"],
+      submission: ["127.0.0.1:0"],
+      submissions: ["127.0.0.1:0"],
+    },
+    dns: { nameservers: [dns.address] },
+    ...opts.config,
+  };
+  const config = validateConfig(doc, "(test)", dataDir);
+  const accounts = await AccountStore.open(dataDir);
+  for (const a of opts.accounts ?? ["alice@example.test"]) {
+    const [local, domain] = a.split("@") as [string, string];
+    if (!accounts.get(a)) await accounts.add(local, domain, TEST_PASSWORD);
+  }
+  accounts.close();
+  const server = await SmtpServer.start(config);
+  return {
+    server,
+    config,
+    dataDir,
+    dns,
+    port(kind) {
+      const a = server.addresses.find((b) => b.kind === kind);
+      if (!a) throw new Error(`no ${kind} listener`);
+      return a.port;
+    },
+    async newMail(address) {
+      const [local, domain] = address.split("@") as [string, string];
+      return await listFiles(join(dataDir, "mail", domain, local, "new"));
+    },
+    async allMail() {
+      return await listFiles(join(dataDir, "mail"));
+    },
+    async close() {
+      await server.stop();
+      await dns.close();
+      if (!opts.dataDir) await Deno.remove(dataDir, { recursive: true });
+    },
+  };
+}
+
+/** A parsed SMTP reply as the client saw it. */
+export interface ClientReply {
+  code: number;
+  /** Text of each line after the code and separator. */
+  lines: string[];
+  /** The whole reply as received. */
+  raw: string;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A raw SMTP client for tests: sends exact bytes, reads replies, can STARTTLS. */
+export class SmtpTestClient {
+  #conn: Deno.Conn;
+  #buf = "";
+  #eof = false;
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** Connect to 127.0.0.1:port (plain TCP). */
+  static async connect(port: number, hostname = "127.0.0.1"): Promise<SmtpTestClient> {
+    return new SmtpTestClient(await Deno.connect({ hostname, port }));
+  }
+
+  /** Connect with implicit TLS (RFC 8314), trusting the given CA certificate. */
+  static async connectTls(
+    port: number,
+    caPem: string,
+    serverName = "mx.example.test",
+  ): Promise<SmtpTestClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    return new SmtpTestClient(
+      await Deno.startTls(conn, { hostname: serverName, caCerts: [caPem] }),
+    );
+  }
+
+  async #fill(deadline: number): Promise<boolean> {
+    const b = new Uint8Array(65536);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => {
+      timer = setTimeout(() => r("timeout"), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      const n = await Promise.race([this.#conn.read(b), timeout]);
+      if (n === "timeout") {
+        throw new Error(`timed out waiting for reply; have ${JSON.stringify(this.#buf)}`);
+      }
+      if (n === null) {
+        this.#eof = true;
+        return false;
+      }
+      this.#buf += dec.decode(b.subarray(0, n));
+      return true;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Read one (possibly multi-line) reply. */
+  async reply(timeoutMs = 10_000): Promise<ClientReply> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = /^((?:\d{3}-[^\r\n]*\r\n)*)(\d{3}) ?([^\r\n]*)\r\n/.exec(this.#buf);
+      if (m) {
+        const raw = m[0];
+        this.#buf = this.#buf.slice(raw.length);
+        const lines = raw.split("\r\n").filter((l) => l !== "").map((l) => l.slice(4));
+        return { code: Number(m[2]), lines, raw };
+      }
+      if (this.#eof || !(await this.#fill(deadline))) {
+        throw new Error(`connection closed; unparsed ${JSON.stringify(this.#buf)}`);
+      }
+    }
+  }
+
+  /** Send raw text or bytes. */
+  async send(data: string | Uint8Array): Promise<void> {
+    const bytes = typeof data === "string" ? enc.encode(data) : data;
+    let off = 0;
+    while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+  }
+
+  /** Send a command line (CRLF appended) and read its reply. */
+  async cmd(line: string): Promise<ClientReply> {
+    await this.send(line + "\r\n");
+    return await this.reply();
+  }
+
+  /** Resolve true once the server closed the connection (reading and discarding). */
+  async closedByServer(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (!this.#eof) {
+        if (Date.now() > deadline) return false;
+        await this.#fill(deadline);
+      }
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.ConnectionReset) return true;
+      if ((e as Error).message.startsWith("timed out")) return false;
+      throw e;
+    }
+  }
+
+  /** Whatever unparsed text is buffered (used to prove nothing extra was sent). */
+  get pending(): string {
+    return this.#buf;
+  }
+
+  /** Issue STARTTLS and upgrade, trusting the given CA certificate. */
+  async starttls(caPem: string, serverName = "mx.example.test"): Promise<ClientReply> {
+    const r = await this.cmd("STARTTLS");
+    if (r.code !== 220) return r;
+    this.#conn = await Deno.startTls(this.#conn as Deno.TcpConn, {
+      hostname: serverName,
+      caCerts: [caPem],
+    });
+    return r;
+  }
+
+  /** Close the connection. */
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** Greet, EHLO, MAIL, RCPT... and DATA with `body` (CRLF text, dot-stuffed by the caller). */
+export async function sendMail(
+  c: SmtpTestClient,
+  from: string,
+  rcpts: string[],
+  body: string,
+): Promise<ClientReply> {
+  await c.cmd("EHLO client.example.org");
+  const m = await c.cmd(`MAIL FROM:<${from}>`);
+  if (m.code !== 250) return m;
+  for (const r of rcpts) await c.cmd(`RCPT TO:<${r}>`);
+  const d = await c.cmd("DATA");
+  if (d.code !== 354) return d;
+  await c.send(body + "\r\n.\r\n");
+  return await c.reply();
+}
+
+/** Read the self-signed certificate the server generated. */
+export async function serverCert(t: TestServer): Promise<string> {
+  return await Deno.readTextFile(join(t.dataDir, "tls", "selfsigned-cert.pem"));
+}
