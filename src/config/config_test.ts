@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { ConfigError, embeddedDefault, KNOWN_KEYS, validateConfig } from "./config.ts";
+
+const exampleUrl = new URL("../../config.example.yaml", import.meta.url);
+
+function keyPaths(doc: Record<string, unknown>, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(doc)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    out.push(path);
+    if (path !== "aliases" && v && typeof v === "object" && !Array.isArray(v)) {
+      out.push(...keyPaths(v as Record<string, unknown>, path));
+    }
+  }
+  return out;
+}
+
+Deno.test("config.example.yaml documents exactly the known keys and is valid", async () => {
+  const doc = parse(await Deno.readTextFile(exampleUrl)) as Record<string, unknown>;
+  assert.deepEqual(keyPaths(doc).sort(), [...KNOWN_KEYS].sort());
+  const c = validateConfig(doc, "config.example.yaml", "/etc/postie");
+  assert.equal(c.hostname, "mx.example.com");
+  assert.deepEqual(c.domains, ["example.com"]);
+  assert.deepEqual(c.aliases.get("postmaster@example.com"), ["alice@example.com"]);
+  assert.deepEqual(c.listen.smtp, [{ host: "0.0.0.0", port: 25 }, { host: "::", port: 25 }]);
+  assert.equal(c.limits.maxMessageBytes, 26214400);
+});
+
+Deno.test("validateConfig() applies production defaults for omitted keys", () => {
+  const c = validateConfig({ hostname: "mx.a.example", domains: ["A.Example."] }, "f", "/x");
+  assert.deepEqual(c.domains, ["a.example"]);
+  assert.equal(c.dataDir, "/var/lib/postie");
+  assert.deepEqual(c.listen.submission, [{ host: "0.0.0.0", port: 587 }]);
+  assert.deepEqual(c.listen.submissions, [{ host: "0.0.0.0", port: 465 }]);
+  assert.equal(c.limits.maxConnectionsPerIp, 20);
+  assert.equal(c.timeouts.commandSeconds, 300);
+  assert.deepEqual(c.dns.nameservers, []);
+});
+
+Deno.test("validateConfig() resolves relative paths against the config directory", () => {
+  const c = validateConfig(
+    {
+      hostname: "h.example",
+      domains: ["a.example"],
+      data_dir: "data",
+      tls: { cert_file: "c.pem", key_file: "/k.pem" },
+    },
+    "f",
+    "/etc/postie",
+  );
+  assert.equal(c.dataDir, "/etc/postie/data");
+  assert.equal(c.tls.certFile, "/etc/postie/c.pem");
+  assert.equal(c.tls.keyFile, "/k.pem");
+});
+
+Deno.test("embeddedDefault() is a local instance on unprivileged loopback ports", () => {
+  const c = embeddedDefault();
+  assert.equal(c.hostname, "localhost");
+  assert.deepEqual(c.domains, ["localhost"]);
+  assert.deepEqual(c.listen.smtp, [{ host: "127.0.0.1", port: 2525 }]);
+  assert.deepEqual(c.listen.submission, [{ host: "127.0.0.1", port: 5870 }]);
+  assert.deepEqual(c.listen.submissions, [{ host: "127.0.0.1", port: 4650 }]);
+  assert.ok(c.dataDir.endsWith("/data"));
+});
+
+Deno.test("validateConfig() names the key and the reason for each mistake", async (t) => {
+  const base = { hostname: "mx.a.example", domains: ["a.example"] };
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["missing hostname", { domains: ["a.example"] }, /"hostname" is required/],
+    ["bad hostname", { ...base, hostname: "bad host" }, /"hostname" must be a domain name/],
+    ["no domains", { ...base, domains: [] }, /"domains" must list at least one domain/],
+    ["bad domain", { ...base, domains: ["a..b"] }, /"domains\[0\]" must be a domain name/],
+    ["typo key", { ...base, hostnme: "x" }, /"hostnme" is not a known key/],
+    [
+      "nested typo",
+      { ...base, limits: { max_mesage_bytes: 1 } },
+      /"limits.max_mesage_bytes" is not a known key/,
+    ],
+    [
+      "bad int",
+      { ...base, limits: { max_recipients: "many" } },
+      /"limits.max_recipients" must be an integer from 1 to 10000: current value is "many"/,
+    ],
+    ["zero", { ...base, limits: { max_connections: 0 } }, /"limits.max_connections" must be/],
+    [
+      "bad listen",
+      { ...base, listen: { smtp: ["nope"] } },
+      /"listen.smtp\[0\]" must be "host:port"/,
+    ],
+    ["bad port", { ...base, listen: { smtp: ["1.2.3.4:70000"] } }, /"listen.smtp\[0\]"/],
+    ["half tls", { ...base, tls: { cert_file: "a.pem" } }, /"tls.key_file" is required/],
+    ["bad level", { ...base, log: { level: "loud" } }, /"log.level" must be one of/],
+    ["bad ns", { ...base, dns: { nameservers: ["x:y:z"] } }, /"dns.nameservers\[0\]"/],
+    [
+      "alias outside domains",
+      { ...base, aliases: { "a@b.example": "x@a.example" } },
+      /"aliases.a@b.example" must be in one of the local domains/,
+    ],
+    [
+      "alias forwarding",
+      { ...base, aliases: { "a@a.example": "x@elsewhere.example" } },
+      /targets must be local addresses/,
+    ],
+    [
+      "alias percent",
+      { ...base, aliases: { "a%b@a.example": "x@a.example" } },
+      /must have a plain local part/,
+    ],
+    ["not a mapping", { ...base, limits: [1] }, /"limits" must be a mapping/],
+  ];
+  for (const [name, doc, re] of cases) {
+    await t.step(name, () => {
+      assert.throws(() => validateConfig(doc, "bad.yaml", "/"), (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /^Cannot load config "bad.yaml": /);
+        assert.match(e.message, re);
+        return true;
+      });
+    });
+  }
+});
