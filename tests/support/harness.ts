@@ -233,6 +233,14 @@ export class SmtpTestClient {
     return r;
   }
 
+  /** Upgrade to TLS after the 220 reply to STARTTLS was already read. */
+  async starttlsAfterReply(caPem: string, serverName = "mx.example.test"): Promise<void> {
+    this.#conn = await Deno.startTls(this.#conn as Deno.TcpConn, {
+      hostname: serverName,
+      caCerts: [caPem],
+    });
+  }
+
   /** Close the connection. */
   close(): void {
     try {
