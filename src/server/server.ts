@@ -216,7 +216,9 @@ export class SmtpServer {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    await Promise.all(this.#servers.map((s) => new Promise((r) => s.close(r))));
+    // net.Server.close() only calls back once every connection has ended, so the sessions
+    // are told to stop before that is awaited.
+    const closed = Promise.all(this.#servers.map((s) => new Promise((r) => s.close(r))));
     for (const c of this.#conns) c.stop();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((resolve) => {
@@ -226,6 +228,7 @@ export class SmtpServer {
     clearTimeout(timer);
     for (const c of this.#conns) c.destroy();
     await Promise.all([...this.#done]);
+    await closed;
     this.#accounts.close();
   }
 }

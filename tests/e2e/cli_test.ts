@@ -1,0 +1,329 @@
+/**
+ * The postie command as a user runs it: a separate process, real signals, real files.
+ */
+import assert from "node:assert/strict";
+import net from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { TestDnsServer } from "../support/dns_server.ts";
+import { sendMail, SmtpTestClient } from "../support/harness.ts";
+
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+const FLAGS = [
+  "run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys=hostname",
+];
+const dec = new TextDecoder();
+
+async function postie(args: string[], opts: { cwd?: string; stdin?: string } = {}) {
+  const p = new Deno.Command(Deno.execPath(), {
+    args: [...FLAGS, MAIN, ...args],
+    cwd: opts.cwd,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = p.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const out = await p.output();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+interface Instance {
+  dir: string;
+  configPath: string;
+  smtp: number;
+  dns: TestDnsServer;
+  writeConfig(extra?: string): Promise<void>;
+}
+
+async function instance(): Promise<Instance> {
+  const dir = await Deno.makeTempDir({ prefix: "postie-cli-" });
+  const dns = await TestDnsServer.start();
+  const [smtp, sub, subs] = [await freePort(), await freePort(), await freePort()];
+  const configPath = join(dir, "postie.yaml");
+  const inst: Instance = {
+    dir,
+    configPath,
+    smtp,
+    dns,
+    async writeConfig(extra = "") {
+      await Deno.writeTextFile(
+        configPath,
+        `hostname: mx.example.test
+data_dir: data
+domains: [example.test]
+listen:
+  smtp: ["127.0.0.1:${smtp}"]
+  submission: ["127.0.0.1:${sub}"]
+  submissions: ["127.0.0.1:${subs}"]
+dns:
+  nameservers: ["${dns.address}"]
+timeouts:
+  shutdown_seconds: 10
+${extra}`,
+      );
+    },
+  };
+  await inst.writeConfig();
+  return inst;
+}
+
+async function cleanup(i: Instance): Promise<void> {
+  await i.dns.close();
+  await Deno.remove(i.dir, { recursive: true });
+}
+
+function serve(i: Instance): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...FLAGS, MAIN, "serve", "--config", i.configPath],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function newMail(i: Instance, local: string): Promise<string[]> {
+  const out = [];
+  for await (const e of Deno.readDir(join(i.dir, "data", "mail", "example.test", local, "new"))) {
+    out.push(join(i.dir, "data", "mail", "example.test", local, "new", e.name));
+  }
+  return out;
+}
+
+Deno.test("postie --help and --version", async () => {
+  const h = await postie(["--help"]);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /postie serve \[--config FILE\]/);
+  assert.match(h.stdout, /postie user add ADDRESS/);
+  const v = await postie(["--version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^postie \d+\.\d+\.\d+\n$/);
+  const bad = await postie(["frobnicate"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown command "frobnicate"/);
+});
+
+Deno.test("postie config check accepts a good file and names the key of a bad one", async () => {
+  const i = await instance();
+  try {
+    const ok = await postie(["config", "check", "--config", i.configPath]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /OK/);
+    await i.writeConfig("limits:\n  max_recipients: -3\n");
+    const bad = await postie(["config", "check", "--config", i.configPath]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /"limits.max_recipients" must be an integer from 1 to 10000/);
+    await Deno.writeTextFile(i.configPath, "hostname: [unclosed\n");
+    const yaml = await postie(["config", "check", "--config", i.configPath]);
+    assert.equal(yaml.code, 1);
+    assert.match(yaml.stderr, /invalid YAML/);
+    const missing = await postie(["config", "check", "--config", join(i.dir, "nope.yaml")]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /Cannot load config/);
+  } finally {
+    await cleanup(i);
+  }
+});
+
+Deno.test("postie user add/list/passwd/del manage accounts and create the Maildir", async () => {
+  const i = await instance();
+  try {
+    const c = ["--config", i.configPath];
+    const add = await postie(["user", "add", "Alice@Example.test", ...c]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /Added alice@example\.test\nPassword: \S{20}\n/);
+    for (const d of ["tmp", "new", "cur"]) {
+      const st = await Deno.stat(join(i.dir, "data", "mail", "example.test", "alice", d));
+      assert.ok(st.isDirectory);
+    }
+    const add2 = await postie(["user", "add", "bob@example.test", "--password-stdin", ...c], {
+      stdin: "a good long password\n",
+    });
+    assert.equal(add2.code, 0, add2.stderr);
+    assert.doesNotMatch(add2.stdout, /Password:/);
+    const dup = await postie(["user", "add", "alice@example.test", ...c]);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /already exists/);
+    const foreign = await postie(["user", "add", "x@elsewhere.example", ...c]);
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /not a local domain/);
+    const plus = await postie(["user", "add", "x+y@example.test", ...c]);
+    assert.equal(plus.code, 1);
+    assert.match(plus.stderr, /subaddress/);
+    const short = await postie(["user", "passwd", "bob@example.test", "--password-stdin", ...c], {
+      stdin: "short\n",
+    });
+    assert.equal(short.code, 1);
+    const pw = await postie(["user", "passwd", "bob@example.test", ...c]);
+    assert.equal(pw.code, 0);
+    assert.match(pw.stdout, /Password changed/);
+    const list = await postie(["user", "list", ...c]);
+    assert.equal(list.stdout, "alice@example.test\nbob@example.test\n");
+    const del = await postie(["user", "del", "bob@example.test", ...c]);
+    assert.equal(del.code, 0);
+    assert.equal((await postie(["user", "list", ...c])).stdout, "alice@example.test\n");
+    const del2 = await postie(["user", "del", "bob@example.test", ...c]);
+    assert.equal(del2.code, 1);
+    assert.match(del2.stderr, /No account/);
+  } finally {
+    await cleanup(i);
+  }
+});
+
+Deno.test("postie serve: SIGHUP reloads aliases, SIGTERM lets DATA finish and 421s idle sessions", async () => {
+  const i = await instance();
+  let proc: Deno.ChildProcess | undefined;
+  try {
+    await postie(["user", "add", "alice@example.test", "--config", i.configPath]);
+    proc = serve(i);
+    await waitForPort(i.smtp);
+    const c1 = await SmtpTestClient.connect(i.smtp);
+    await c1.reply();
+    await c1.cmd("EHLO c.example.org");
+    await c1.cmd("MAIL FROM:<a@example.org>");
+    assert.equal((await c1.cmd("RCPT TO:<sales@example.test>")).code, 550, "no such alias yet");
+    c1.close();
+    await i.writeConfig("aliases:\n  sales@example.test: alice@example.test\n");
+    proc.kill("SIGHUP");
+    await new Promise((r) => setTimeout(r, 500));
+    const idle = await SmtpTestClient.connect(i.smtp);
+    await idle.reply();
+    const r = await sendMail(idle, "a@example.org", ["sales@example.test"], "Subject: 1\r\n\r\nx");
+    assert.equal(r.code, 250, r.raw);
+    const busy = await SmtpTestClient.connect(i.smtp);
+    await busy.reply();
+    await busy.cmd("EHLO c.example.org");
+    await busy.cmd("MAIL FROM:<a@example.org>");
+    await busy.cmd("RCPT TO:<alice@example.test>");
+    assert.equal((await busy.cmd("DATA")).code, 354);
+    await busy.send("Subject: in flight\r\n\r\nfirst half\r\n");
+    await new Promise((r) => setTimeout(r, 200));
+    proc.kill("SIGTERM");
+    const bye = await idle.reply();
+    assert.equal(bye.code, 421);
+    assert.match(bye.lines[0]!, /^4\.3\.2 /);
+    await busy.send("second half\r\n.\r\n");
+    const done = await busy.reply();
+    assert.equal(done.code, 250, "the message in flight is accepted");
+    assert.equal((await busy.cmd("NOOP")).code, 421);
+    idle.close();
+    busy.close();
+    const status = await proc.status;
+    proc.stdout.cancel();
+    proc.stderr.cancel();
+    proc = undefined;
+    assert.equal(status.code, 0);
+    assert.equal((await newMail(i, "alice")).length, 2);
+  } finally {
+    if (proc) {
+      proc.kill("SIGKILL");
+      await proc.status;
+      await proc.stdout.cancel();
+      await proc.stderr.cancel();
+    }
+    await cleanup(i);
+  }
+});
+
+Deno.test("a message answered 250 survives kill -9 of the server", async () => {
+  const i = await instance();
+  let proc: Deno.ChildProcess | undefined;
+  try {
+    await postie(["user", "add", "alice@example.test", "--config", i.configPath]);
+    proc = serve(i);
+    await waitForPort(i.smtp);
+    const c = await SmtpTestClient.connect(i.smtp);
+    await c.reply();
+    const body = "Subject: durable\r\n\r\n" + "line\r\n".repeat(1000);
+    const r = await sendMail(c, "a@example.org", ["alice@example.test"], body);
+    assert.equal(r.code, 250);
+    proc.kill("SIGKILL");
+    await proc.status;
+    await proc.stdout.cancel();
+    await proc.stderr.cancel();
+    proc = undefined;
+    c.close();
+    const files = await newMail(i, "alice");
+    assert.equal(files.length, 1);
+    assert.ok((await Deno.readTextFile(files[0]!)).endsWith(body + "\r\n"));
+  } finally {
+    if (proc) {
+      proc.kill("SIGKILL");
+      await proc.status;
+    }
+    await cleanup(i);
+  }
+});
+
+Deno.test("the embedded default starts with no config and delivers to postmaster@localhost", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "postie-default-" });
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: [...FLAGS, MAIN, "serve"],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await waitForPort(2525);
+    await waitForPort(5870);
+    await waitForPort(4650);
+    const c = await SmtpTestClient.connect(2525);
+    const g = await c.reply();
+    assert.match(g.lines[0]!, /^localhost ESMTP/);
+    const r = await sendMail(
+      c,
+      "someone@example.org",
+      ["postmaster@localhost"],
+      "Subject: hi\r\n\r\nx",
+    );
+    assert.equal(r.code, 250, r.raw);
+    c.close();
+    const box = join(cwd, "data", "mail", "localhost", "postmaster", "new");
+    const names = [];
+    for await (const e of Deno.readDir(box)) names.push(e.name);
+    assert.equal(names.length, 1);
+    await Deno.stat(join(cwd, "data", "tls", "selfsigned-cert.pem"));
+  } finally {
+    proc.kill("SIGTERM");
+    const out = await proc.output();
+    const stdout = dec.decode(out.stdout);
+    assert.match(stdout, /Created account postmaster@localhost with password: \S{20}/);
+    assert.match(
+      dec.decode(out.stdout) + dec.decode(out.stderr),
+      /listening for smtp on 127\.0\.0\.1 port 2525/,
+    );
+    await Deno.remove(cwd, { recursive: true });
+  }
+});

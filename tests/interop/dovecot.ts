@@ -1,0 +1,285 @@
+/**
+ * A private Dovecot 2.3 IMAP server for the interop tests: its own config, run and state
+ * directories in a temporary directory, one IMAP listener on a loopback port, reading the
+ * Maildirs that postie writes.
+ *
+ * Settings that are needed beyond the obvious ones, and why:
+ *
+ * - Dovecot never lets an IMAP process access mail as root: a userdb uid of 0 fails with
+ *   "userdb returned 0 as uid", and `mail_uid = 0` with "Mail access not allowed for root"
+ *   (hard-coded in lib-storage, `first_valid_uid = 0` does not help). So when the tests run as
+ *   root, mail is accessed as `nobody`, the mailbox tree is chowned to it, and the private data
+ *   directory above it is made traversable (o+x). As non-root, mail is accessed as the current
+ *   user and nothing is changed.
+ * - As root the auth process normally runs as `dovecot`, which cannot read the passwd-file in
+ *   the private (0700) temporary directory: `service auth { user = root }`.
+ * - As non-root nothing can change users or chroot: `default_login_user`,
+ *   `default_internal_user` and `default_internal_group` are the current user and group
+ *   (sockets are otherwise chowned to group `dovecot` and startup fails), and the login and
+ *   anvil processes get `chroot =`.
+ * - `imaps` gets `port = 0` (no listener) and `ssl = no`; `listen = 127.0.0.1` keeps
+ *   everything on loopback.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { currentUser, freePort, missingTool, systemUser } from "./tools.ts";
+
+/** Options for {@link startDovecot}. */
+export interface DovecotOptions {
+  /** Maildir root: a user's Maildir is `<mailRoot>/<domain>/<local>`. */
+  mailRoot: string;
+  /** Accounts (full address) and their plain-text passwords. */
+  users: Record<string, string>;
+  /** Private directories above mailRoot that the mail user must be able to traverse. */
+  traverseDirs?: string[];
+}
+
+/** What {@link RunningDovecot.stop} found. */
+export interface DovecotStopReport {
+  /** Exit status of the master process. */
+  code: number;
+  /** Child processes of the master seen before the stop. */
+  children: number[];
+  /** Children still alive after the stop (then killed with SIGKILL). Should be empty. */
+  survivors: number[];
+  /** Whether the temporary directory is gone. */
+  dirRemoved: boolean;
+}
+
+/** A running private Dovecot. */
+export interface RunningDovecot {
+  port: number;
+  dir: string;
+  pid: number;
+  /** The Dovecot log so far. */
+  log(): Promise<string>;
+  /** SIGTERM the master, reap it, make sure no child survives, remove the directory. */
+  stop(): Promise<DovecotStopReport>;
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await Deno.chown(path, uid, gid);
+  for await (const e of Deno.readDir(path)) {
+    const p = join(path, e.name);
+    if (e.isDirectory) await chownTree(p, uid, gid);
+    else await Deno.chown(p, uid, gid);
+  }
+}
+
+/** Parent pid and state of a process from /proc, or null when it is gone. */
+async function procStat(pid: number): Promise<{ ppid: number; state: string } | null> {
+  try {
+    const s = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // "pid (comm) S ppid ...": comm may contain spaces and parentheses, so split after the last ")".
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return { state: f[0] ?? "?", ppid: Number(f[1]) };
+  } catch {
+    return null;
+  }
+}
+
+/** All descendants of `root`, from /proc. */
+async function descendants(root: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const st = await procStat(Number(e.name));
+    if (!st) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(Number(e.name));
+    children.set(st.ppid, list);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    for (const c of children.get(todo.pop()!) ?? []) {
+      out.push(c);
+      todo.push(c);
+    }
+  }
+  return out;
+}
+
+/** Alive means present and not a zombie (a zombie holds nothing and waits for its reaper). */
+async function alive(pid: number): Promise<boolean> {
+  const st = await procStat(pid);
+  return st !== null && st.state !== "Z";
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Write a config for a private Dovecot and start `dovecot -F` with it. */
+export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot> {
+  const me = await currentUser();
+  const root = me.uid === 0;
+  const mailUser = root ? await systemUser("nobody") : { uid: me.uid, gid: me.gid };
+  if (root) {
+    await chownTree(opts.mailRoot, mailUser.uid, mailUser.gid);
+    for (const d of opts.traverseDirs ?? []) {
+      const st = await Deno.stat(d);
+      await Deno.chmod(d, (st.mode ?? 0o700) & 0o7777 | 0o001);
+    }
+  }
+  const dir = await Deno.makeTempDir({ prefix: "postie-dovecot-" });
+  try {
+    const port = freePort();
+    const passwd = join(dir, "passwd");
+    await Deno.writeTextFile(
+      passwd,
+      Object.entries(opts.users).map(([u, p]) => `${u}:{PLAIN}${p}\n`).join(""),
+      { mode: 0o600 },
+    );
+    const conf = join(dir, "dovecot.conf");
+    const identity = root
+      ? [
+        // The defaults (dovenull for login, dovecot for internal services) stay.
+        "service auth {",
+        "  user = root",
+        "}",
+      ]
+      : [
+        `default_login_user = ${me.user}`,
+        `default_internal_user = ${me.user}`,
+        `default_internal_group = ${me.group}`,
+        "service anvil {",
+        "  chroot =",
+        "}",
+      ];
+    await Deno.writeTextFile(
+      conf,
+      [
+        "# Written by postie's interop tests; removed when the test ends.",
+        "protocols = imap",
+        "listen = 127.0.0.1",
+        `base_dir = ${join(dir, "run")}`,
+        `state_dir = ${join(dir, "state")}`,
+        `log_path = ${join(dir, "dovecot.log")}`,
+        "ssl = no",
+        "disable_plaintext_auth = no",
+        "auth_mechanisms = plain",
+        "first_valid_uid = 0",
+        "first_valid_gid = 0",
+        `mail_location = maildir:${opts.mailRoot}/%d/%n`,
+        "passdb {",
+        "  driver = passwd-file",
+        `  args = scheme=PLAIN username_format=%u ${passwd}`,
+        "}",
+        "userdb {",
+        "  driver = static",
+        `  args = uid=${mailUser.uid} gid=${mailUser.gid} home=${opts.mailRoot}/%d/%n`,
+        "}",
+        "service imap-login {",
+        ...(root ? [] : ["  chroot ="]),
+        "  inet_listener imap {",
+        "    address = 127.0.0.1",
+        `    port = ${port}`,
+        "  }",
+        "  inet_listener imaps {",
+        "    port = 0",
+        "  }",
+        "}",
+        ...identity,
+        "",
+      ].join("\n"),
+    );
+    return await launch(dir, conf, port);
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+async function launch(dir: string, conf: string, port: number): Promise<RunningDovecot> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("dovecot", {
+      args: ["-F", "-c", conf],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw missingTool("dovecot");
+    throw e;
+  }
+  let output = "";
+  const dec = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const c of s) output += dec.decode(c, { stream: true });
+  };
+  const readers = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited: Deno.CommandStatus | null = null;
+  const status = child.status.then((s) => exited = s);
+  const logFile = join(dir, "dovecot.log");
+  const log = () => Deno.readTextFile(logFile).catch(() => "");
+
+  let stopped: Promise<DovecotStopReport> | null = null;
+  const stop = (): Promise<DovecotStopReport> => {
+    stopped ??= (async () => {
+      const children = await descendants(child.pid);
+      if (exited === null) child.kill("SIGTERM");
+      const hard = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // exited meanwhile
+        }
+      }, 10_000);
+      const s = await status;
+      clearTimeout(hard);
+      await readers.catch(() => {});
+      const deadline = Date.now() + 5000;
+      let survivors: number[] = [];
+      for (;;) {
+        survivors = [];
+        for (const p of children) if (await alive(p)) survivors.push(p);
+        if (survivors.length === 0 || Date.now() > deadline) break;
+        await sleep(50);
+      }
+      for (const p of survivors) {
+        try {
+          Deno.kill(p, "SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+      }
+      await Deno.remove(dir, { recursive: true });
+      const dirRemoved = await Deno.stat(dir).then(() => false, () => true);
+      return { code: s.code, children, survivors, dirRemoved };
+    })();
+    return stopped;
+  };
+
+  // Ready once the IMAP port accepts connections; fail early if dovecot exits.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (exited !== null) {
+      await readers.catch(() => {});
+      const text = `dovecot exited with ${
+        (exited as Deno.CommandStatus).code
+      } at startup\n${output}\n${await log()}`;
+      await stop();
+      throw new Error(text);
+    }
+    if (await canConnect(port)) break;
+    if (Date.now() > deadline) {
+      const text = `dovecot did not listen on 127.0.0.1:${port}\n${output}\n${await log()}`;
+      await stop();
+      throw new Error(text);
+    }
+    await sleep(50);
+  }
+  return { port, dir, pid: child.pid, log, stop };
+}

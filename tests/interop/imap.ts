@@ -1,0 +1,121 @@
+/**
+ * A minimal IMAP4rev1 client (RFC 3501) over plain TCP, enough to log in, select a mailbox and
+ * fetch a message: tagged commands, untagged responses, and `{n}` literals read by octet count.
+ *
+ * @module
+ */
+
+const enc = new TextEncoder();
+// latin1 keeps one character per octet, so literal lengths can be counted on the string.
+const dec = new TextDecoder("latin1");
+
+/** The response to one tagged command. */
+export interface ImapResponse {
+  /** OK, NO or BAD. */
+  status: string;
+  /** The tagged completion line, without the tag. */
+  text: string;
+  /** Everything before the tagged line (untagged responses with literals inline). */
+  untagged: string;
+}
+
+/** An IMAP connection on 127.0.0.1. */
+export class ImapClient {
+  #conn: Deno.Conn;
+  #buf = "";
+  #tag = 0;
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** Connect and read the greeting, which must be `* OK`. */
+  static async connect(port: number): Promise<{ client: ImapClient; greeting: string }> {
+    const c = new ImapClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+    try {
+      const greeting = await c.#line(10_000);
+      if (!greeting.startsWith("* OK")) throw new Error(`bad IMAP greeting ${greeting}`);
+      return { client: c, greeting };
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  async #fill(deadline: number): Promise<void> {
+    const b = new Uint8Array(65536);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => {
+      timer = setTimeout(() => r("timeout"), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      const n = await Promise.race([this.#conn.read(b), timeout]);
+      if (n === "timeout") {
+        throw new Error(`IMAP read timed out; have ${JSON.stringify(this.#buf)}`);
+      }
+      if (n === null) throw new Error(`IMAP connection closed; have ${JSON.stringify(this.#buf)}`);
+      this.#buf += dec.decode(b.subarray(0, n));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // One protocol line (without CRLF); a line ending in a {n} literal announcement continues
+  // after n octets, which are included verbatim.
+  async #line(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let out = "";
+    for (;;) {
+      let i: number;
+      while ((i = this.#buf.indexOf("\r\n")) < 0) await this.#fill(deadline);
+      const line = this.#buf.slice(0, i);
+      this.#buf = this.#buf.slice(i + 2);
+      out += line;
+      const lit = /\{(\d+)\}$/.exec(line);
+      if (!lit) return out;
+      const n = Number(lit[1]);
+      while (this.#buf.length < n) await this.#fill(deadline);
+      out += "\r\n" + this.#buf.slice(0, n);
+      this.#buf = this.#buf.slice(n);
+    }
+  }
+
+  /** Send a command with a fresh tag and read up to its tagged completion. */
+  async command(text: string, timeoutMs = 10_000): Promise<ImapResponse> {
+    const tag = `a${++this.#tag}`;
+    const bytes = enc.encode(`${tag} ${text}\r\n`);
+    let off = 0;
+    while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+    const lines: string[] = [];
+    for (;;) {
+      const line = await this.#line(timeoutMs);
+      if (line.startsWith(`${tag} `)) {
+        const rest = line.slice(tag.length + 1);
+        const sp = rest.indexOf(" ");
+        return {
+          status: sp < 0 ? rest : rest.slice(0, sp),
+          text: sp < 0 ? "" : rest.slice(sp + 1),
+          untagged: lines.join("\r\n"),
+        };
+      }
+      lines.push(line);
+    }
+  }
+
+  /** Close the connection. */
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** The octets of the first `BODY[] {n}` literal in a FETCH response. */
+export function fetchedBody(untagged: string): string {
+  const m = /BODY\[\] \{(\d+)\}\r\n/.exec(untagged);
+  if (!m) throw new Error(`no BODY[] literal in ${JSON.stringify(untagged)}`);
+  const start = m.index + m[0].length;
+  return untagged.slice(start, start + Number(m[1]));
+}
