@@ -48,7 +48,8 @@ class Inbox {
   #wake: (() => void) | null = null;
   #stream: Duplex;
   #onData = (d: Uint8Array) => {
-    this.#chunks.push(d);
+    // node delivers Buffers, whose slice() is a view; as plain Uint8Arrays, slice() copies.
+    this.#chunks.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
     this.#bytes += d.length;
     if (this.#bytes > READ_HIGH_WATER) this.#stream.pause();
     this.#notify();

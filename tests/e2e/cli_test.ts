@@ -320,10 +320,13 @@ Deno.test("the embedded default starts with no config and delivers to postmaster
     const out = await proc.output();
     const stdout = dec.decode(out.stdout);
     assert.match(stdout, /Created account postmaster@localhost with password: \S{20}/);
-    assert.match(
-      dec.decode(out.stdout) + dec.decode(out.stderr),
-      /listening for smtp on 127\.0\.0\.1 port 2525/,
-    );
+    const logs = stdout + dec.decode(out.stderr);
+    assert.match(logs, /listening for smtp on 127\.0\.0\.1 port 2525/);
+    // One line per event, each with the session id and the peer.
+    const accepted = logs.split("\n").filter((l) => l.includes("event=message_accepted"));
+    assert.equal(accepted.length, 1);
+    assert.match(accepted[0]!, /session=\w+ peer=127\.0\.0\.1 listener=smtp /);
+    assert.match(accepted[0]!, /from=someone@example\.org .*size=\d+/);
     await Deno.remove(cwd, { recursive: true });
   }
 });

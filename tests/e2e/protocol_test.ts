@@ -194,3 +194,21 @@ Deno.test("limits: the total connection limit refuses with 421 4.7.0", async () 
     await t.close();
   }
 });
+
+Deno.test("listeners work over IPv6 and the Received header shows the IPv6 literal", async () => {
+  const t = await startTestServer({ config: { listen: { smtp: ["[::1]:0"], submission: [] } } });
+  try {
+    const c = await SmtpTestClient.connect(t.port("smtp"), "::1");
+    assert.equal((await c.reply()).code, 220);
+    const r = await sendMail(c, "v6@example.org", ["alice@example.test"], "Subject: v6\r\n\r\nx");
+    assert.equal(r.code, 250, r.raw);
+    c.close();
+    const [file] = await t.newMail("alice@example.test");
+    assert.match(
+      await Deno.readTextFile(file!),
+      /Received: from client\.example\.org \(\[IPv6:::1\]\)/,
+    );
+  } finally {
+    await t.close();
+  }
+});
