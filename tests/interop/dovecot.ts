@@ -19,12 +19,15 @@
  *   anvil processes get `chroot =`.
  * - `imaps` gets `port = 0` (no listener) and `ssl = no`; `listen = 127.0.0.1` keeps
  *   everything on loopback.
+ * - The master resolves its own host name with gethostbyname (the system resolver) unless
+ *   DOVECOT_HOSTDOMAIN is set, both before and after it re-executes itself with a cleaned
+ *   environment: the variable is set on the child and kept by `import_environment`.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { currentUser, freePort, missingTool, systemUser } from "./tools.ts";
+import { currentUser, freePort, missingTool, runOk, systemUser } from "./tools.ts";
 
 /** Options for {@link startDovecot}. */
 export interface DovecotOptions {
@@ -68,28 +71,24 @@ async function chownTree(path: string, uid: number, gid: number): Promise<void> 
   }
 }
 
-/** Parent pid and state of a process from /proc, or null when it is gone. */
-async function procStat(pid: number): Promise<{ ppid: number; state: string } | null> {
-  try {
-    const s = await Deno.readTextFile(`/proc/${pid}/stat`);
-    // "pid (comm) S ppid ...": comm may contain spaces and parentheses, so split after the last ")".
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return { state: f[0] ?? "?", ppid: Number(f[1]) };
-  } catch {
-    return null;
+/** pid -> [parent pid, state] of every process, from `ps` (Deno only reads /proc with -A). */
+async function processTable(): Promise<Map<number, { ppid: number; state: string }>> {
+  const out = await runOk("ps", { args: ["-e", "-o", "pid=,ppid=,stat="] });
+  const table = new Map<number, { ppid: number; state: string }>();
+  for (const line of out.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 3) table.set(Number(f[0]), { ppid: Number(f[1]), state: f[2]! });
   }
+  return table;
 }
 
-/** All descendants of `root`, from /proc. */
+/** All descendants of `root`. */
 async function descendants(root: number): Promise<number[]> {
   const children = new Map<number, number[]>();
-  for await (const e of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const st = await procStat(Number(e.name));
-    if (!st) continue;
-    const list = children.get(st.ppid) ?? [];
-    list.push(Number(e.name));
-    children.set(st.ppid, list);
+  for (const [pid, { ppid }] of await processTable()) {
+    const list = children.get(ppid) ?? [];
+    list.push(pid);
+    children.set(ppid, list);
   }
   const out: number[] = [];
   const todo = [root];
@@ -102,10 +101,13 @@ async function descendants(root: number): Promise<number[]> {
   return out;
 }
 
-/** Alive means present and not a zombie (a zombie holds nothing and waits for its reaper). */
-async function alive(pid: number): Promise<boolean> {
-  const st = await procStat(pid);
-  return st !== null && st.state !== "Z";
+/** Those of `pids` still alive; a zombie holds nothing and only waits for its reaper. */
+async function living(pids: number[]): Promise<number[]> {
+  const table = await processTable();
+  return pids.filter((p) => {
+    const st = table.get(p);
+    return st !== undefined && !st.state.startsWith("Z");
+  });
 }
 
 async function canConnect(port: number): Promise<boolean> {
@@ -171,6 +173,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
         "auth_mechanisms = plain",
         "first_valid_uid = 0",
         "first_valid_gid = 0",
+        "import_environment = TZ DOVECOT_HOSTDOMAIN",
         `mail_location = maildir:${opts.mailRoot}/%d/%n`,
         "passdb {",
         "  driver = passwd-file",
@@ -206,6 +209,8 @@ async function launch(dir: string, conf: string, port: number): Promise<RunningD
   try {
     child = new Deno.Command("dovecot", {
       args: ["-F", "-c", conf],
+      // Keeps Dovecot from looking up its host name in the system resolver (see module doc).
+      env: { DOVECOT_HOSTDOMAIN: "imap.example.test" },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -228,34 +233,45 @@ async function launch(dir: string, conf: string, port: number): Promise<RunningD
   let stopped: Promise<DovecotStopReport> | null = null;
   const stop = (): Promise<DovecotStopReport> => {
     stopped ??= (async () => {
-      const children = await descendants(child.pid);
-      if (exited === null) child.kill("SIGTERM");
-      const hard = setTimeout(() => {
+      // Listed before the master goes, while they are still its children.
+      let children: number[] = [];
+      let listError: unknown = null;
+      try {
+        children = await descendants(child.pid);
+      } catch (e) {
+        listError = e;
+      }
+      const signal = (sig: Deno.Signal) => {
         try {
-          child.kill("SIGKILL");
+          child.kill(sig);
         } catch {
           // exited meanwhile
         }
-      }, 10_000);
+      };
+      if (exited === null) signal("SIGTERM");
+      const hard = setTimeout(() => signal("SIGKILL"), 10_000);
       const s = await status;
       clearTimeout(hard);
       await readers.catch(() => {});
-      const deadline = Date.now() + 5000;
       let survivors: number[] = [];
-      for (;;) {
-        survivors = [];
-        for (const p of children) if (await alive(p)) survivors.push(p);
-        if (survivors.length === 0 || Date.now() > deadline) break;
-        await sleep(50);
-      }
-      for (const p of survivors) {
-        try {
-          Deno.kill(p, "SIGKILL");
-        } catch {
-          // gone meanwhile
+      try {
+        const deadline = Date.now() + 5000;
+        while (listError === null) {
+          survivors = await living(children);
+          if (survivors.length === 0 || Date.now() > deadline) break;
+          await sleep(50);
         }
+        for (const p of survivors) {
+          try {
+            Deno.kill(p, "SIGKILL");
+          } catch {
+            // gone meanwhile
+          }
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
-      await Deno.remove(dir, { recursive: true });
+      if (listError !== null) throw listError;
       const dirRemoved = await Deno.stat(dir).then(() => false, () => true);
       return { code: s.code, children, survivors, dirRemoved };
     })();

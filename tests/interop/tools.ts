@@ -8,7 +8,7 @@
  * @module
  */
 
-import { fromFileUrl } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** Debian packages providing each program, for the "missing tool" message. */
 const PACKAGES: Record<string, string> = {
@@ -18,10 +18,11 @@ const PACKAGES: Record<string, string> = {
   dovecot: "dovecot-imapd (dovecot-core)",
   id: "coreutils",
   getent: "libc-bin",
+  ps: "procps",
 };
 
 /** Directory of the interop fixtures. */
-export const FIXTURES = fromFileUrl(new URL("./fixtures/", import.meta.url));
+export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
 
 /**
  * Environment for swaks. swaks always calls gethostbyname(hostname()) to guess a HELO name
