@@ -342,8 +342,10 @@ export class Transport {
     if (this.#out.length === 0 || this.#closed) return;
     const text = this.#out.join("");
     this.#out = [];
+    // A peer that reset the connection: its "close" has already fired, nothing to wait for.
+    if (this.#stream.destroyed || !this.#stream.writable) return;
     const drained = this.#stream.write(text);
-    if (!drained) {
+    if (!drained && !this.#stream.destroyed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.#limits.commandTimeoutMs);
         const done = () => {

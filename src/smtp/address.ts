@@ -72,6 +72,8 @@ const DOT_STRING_REGEXP =
 // RFC 5321 §4.1.2 sub-domain, with U-labels allowed (RFC 6531 §3.3).
 const SUB_DOMAIN_REGEXP =
   /^([A-Za-z0-9\u0080-\u{10FFFF}]([A-Za-z0-9\-\u0080-\u{10FFFF}]*[A-Za-z0-9\u0080-\u{10FFFF}])?)$/u;
+// The canonical (A-label, lower-case) form of a sub-domain.
+const ASCII_LABEL_REGEXP = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const ESMTP_KEYWORD_REGEXP = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 // RFC 5321 esmtp-value = 1*(%d33-60 / %d62-126), plus UTF8-non-ascii (RFC 6531 §3.3).
 const ESMTP_VALUE_REGEXP = /^[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+$/u;
@@ -107,11 +109,16 @@ export function canonicalDomain(name: string): string {
   if (NON_ASCII_REGEXP.test(d)) {
     const ascii = domainToASCII(d);
     if (ascii === "") throw new AddressSyntaxError(`invalid internationalized domain "${d}"`);
+    // UTS #46 mapping can turn U+3002 into "." or drop U+00AD, so the A-label form is
+    // validated again below, strictly, as the name that will be compared and looked up.
     d = ascii;
   }
   d = d.toLowerCase();
   if (d.length > MAX_DOMAIN) throw new AddressSyntaxError("domain longer than 255 octets");
   for (const label of d.split(".")) {
+    if (!ASCII_LABEL_REGEXP.test(label)) {
+      throw new AddressSyntaxError(`invalid domain label "${label}"`);
+    }
     if (label.length > 63) throw new AddressSyntaxError("domain label longer than 63 octets");
   }
   return d;
@@ -123,7 +130,10 @@ function parseAddressLiteral(inner: string): { domain: string; literal: string }
   if (isIPv4(inner)) return { domain: `[${inner}]`, literal: inner };
   if (/^ipv6:/i.test(inner)) {
     const ip = inner.slice(5);
-    if (isIPv6(ip)) return { domain: `[ipv6:${ip.toLowerCase()}]`, literal: ip.toLowerCase() };
+    // RFC 5321 §4.1.3 IPv6-addr has no zone index; isIPv6() would accept "fe80::1%eth0".
+    if (/^[0-9A-Fa-f:.]+$/.test(ip) && isIPv6(ip)) {
+      return { domain: `[ipv6:${ip.toLowerCase()}]`, literal: ip.toLowerCase() };
+    }
   }
   throw new AddressSyntaxError(`invalid address literal "[${inner}]"`);
 }
@@ -177,7 +187,9 @@ export function parseMailbox(text: string): Mailbox {
   }
   if (!rest.startsWith("@")) throw new AddressSyntaxError("address has no domain");
   const domainText = rest.slice(1);
-  if (new TextEncoder().encode(local).length > MAX_LOCAL_PART) {
+  // RFC 5321 §4.5.3.1.1: measured as transmitted (quotes and quoted-pairs included).
+  const wireLocal = text.slice(0, text.length - rest.length);
+  if (new TextEncoder().encode(wireLocal).length > MAX_LOCAL_PART) {
     throw new AddressSyntaxError("local part longer than 64 octets");
   }
   let domain: string;

@@ -149,22 +149,39 @@ export class SmtpTestClient {
     );
   }
 
+  // A read that outlived a timed-out reply() is kept and awaited by the next call, so no
+  // bytes are lost.
+  #pendingRead: Promise<Uint8Array | null> | null = null;
+
+  #read(): Promise<Uint8Array | null> {
+    this.#pendingRead ??= (async () => {
+      const b = new Uint8Array(65536);
+      try {
+        const n = await this.#conn.read(b);
+        return n === null ? null : b.subarray(0, n);
+      } catch {
+        return null; // reset or closed locally: the same as the end of the stream here
+      }
+    })();
+    return this.#pendingRead;
+  }
+
   async #fill(deadline: number): Promise<boolean> {
-    const b = new Uint8Array(65536);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((r) => {
       timer = setTimeout(() => r("timeout"), Math.max(0, deadline - Date.now()));
     });
     try {
-      const n = await Promise.race([this.#conn.read(b), timeout]);
-      if (n === "timeout") {
+      const got = await Promise.race([this.#read(), timeout]);
+      if (got === "timeout") {
         throw new Error(`timed out waiting for reply; have ${JSON.stringify(this.#buf)}`);
       }
-      if (n === null) {
+      this.#pendingRead = null;
+      if (got === null) {
         this.#eof = true;
         return false;
       }
-      this.#buf += dec.decode(b.subarray(0, n));
+      this.#buf += dec.decode(got);
       return true;
     } finally {
       clearTimeout(timer);
