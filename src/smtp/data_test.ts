@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type ContentFlaws, DotReader, LineEndingScanner } from "./data.ts";
+import { smugglingVariants } from "../../tests/support/conformance.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -88,31 +89,7 @@ function chunkOf(chunks: readonly Uint8Array[], offset: number): number {
 }
 
 // --- The smuggling variants, read from the conformance text at run time. ---
-
-interface Variant {
-  n: number;
-  name: string;
-  bytes: Uint8Array;
-}
-
-const SMUGGLING_MD = new URL("../../../shared/conformance/smtp/SMUGGLING.md", import.meta.url);
-
-function parseVariants(md: string): Variant[] {
-  const out: Variant[] = [];
-  for (const line of md.split("\n")) {
-    // | 5 | lfcrlf | `0A 2E 0D 0A` | ...
-    const m = /^\|\s*(\d+)\s*\|([^|]*)\|\s*`([0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})*)`\s*\|/.exec(line);
-    if (!m) continue;
-    out.push({
-      n: Number(m[1]),
-      name: m[2]!.trim(),
-      bytes: Uint8Array.from(m[3]!.split(" "), (h) => parseInt(h, 16)),
-    });
-  }
-  return out;
-}
-
-const VARIANTS = parseVariants(await Deno.readTextFile(SMUGGLING_MD));
+const VARIANTS = await smugglingVariants();
 
 // Which flaw each variant must raise when it follows "body\r\n" and precedes "MAIL FROM:...".
 const EXPECTED_FLAWS: Record<number, ContentFlaws> = {

@@ -6,31 +6,9 @@
 
 import assert from "node:assert/strict";
 import { SmtpTestClient, startTestServer, type TestServer } from "../support/harness.ts";
+import { smugglingVariants } from "../support/conformance.ts";
 
-interface Variant {
-  n: number;
-  name: string;
-  bytes: Uint8Array;
-}
-
-const SMUGGLING_MD = new URL("../../../shared/conformance/smtp/SMUGGLING.md", import.meta.url);
-
-function parseVariants(md: string): Variant[] {
-  const out: Variant[] = [];
-  for (const line of md.split("\n")) {
-    // | 5 | lfcrlf | `0A 2E 0D 0A` | ...
-    const m = /^\|\s*(\d+)\s*\|([^|]*)\|\s*`([0-9A-Fa-f]{2}(?: [0-9A-Fa-f]{2})*)`\s*\|/.exec(line);
-    if (!m) continue;
-    out.push({
-      n: Number(m[1]),
-      name: m[2]!.trim(),
-      bytes: Uint8Array.from(m[3]!.split(" "), (h) => parseInt(h, 16)),
-    });
-  }
-  return out;
-}
-
-const VARIANTS = parseVariants(await Deno.readTextFile(SMUGGLING_MD));
+const VARIANTS = await smugglingVariants();
 
 // The flaws the 550 text must name for each variant (after "body\r\n", before "MAIL FROM").
 const EXPECTED_FLAWS: Record<number, string[]> = {
