@@ -10,6 +10,7 @@
 
 import { parse as parseYaml } from "yaml";
 import { dirname, resolve } from "node:path";
+import { isIP } from "node:net";
 import { AddressSyntaxError, canonicalDomain, isDotString } from "../smtp/address.ts";
 
 /** A socket address to listen on. */
@@ -47,7 +48,16 @@ export interface Config {
     greetingDelayMs: number;
     shutdownSeconds: number;
   };
-  dns: { nameservers: ListenAddress[] };
+  dns: {
+    nameservers: ListenAddress[];
+    backend: "stub" | "deno";
+    timeoutMs: number;
+    attempts: number;
+    cacheSize: number;
+  };
+  spf: { rejectFail: boolean; deferTemperror: boolean };
+  /** RFC 8601 authserv-id of our Authentication-Results header fields. */
+  authservId: string;
   log: { level: "debug" | "info" | "warning" | "error"; format: "text" | "json" };
 }
 
@@ -90,6 +100,14 @@ export const KNOWN_KEYS: readonly string[] = [
   "timeouts.shutdown_seconds",
   "dns",
   "dns.nameservers",
+  "dns.backend",
+  "dns.timeout_ms",
+  "dns.attempts",
+  "dns.cache_size",
+  "spf",
+  "spf.reject_fail",
+  "spf.temperror_defer",
+  "authserv_id",
   "log",
   "log.level",
   "log.format",
@@ -113,6 +131,14 @@ const DEFAULT_TIMEOUTS: Config["timeouts"] = {
   shutdownSeconds: 30,
 };
 
+const DEFAULT_DNS: Config["dns"] = {
+  nameservers: [],
+  backend: "stub",
+  timeoutMs: 2000,
+  attempts: 2,
+  cacheSize: 10000,
+};
+
 /**
  * The embedded default: a working local instance on unprivileged loopback ports, with data in
  * `./data`. `postie serve` uses it when no `--config` is given.
@@ -132,7 +158,9 @@ export function embeddedDefault(): Config {
     tls: {},
     limits: { ...DEFAULT_LIMITS },
     timeouts: { ...DEFAULT_TIMEOUTS },
-    dns: { nameservers: [] },
+    dns: { ...DEFAULT_DNS },
+    spf: { rejectFail: false, deferTemperror: false },
+    authservId: "localhost",
     log: { level: "info", format: "text" },
   };
 }
@@ -175,6 +203,13 @@ class Reader {
       return def;
     }
     if (typeof v !== "string" || v.trim() === "") this.fail(path, "must be a non-empty string", v);
+    return v;
+  }
+
+  bool(obj: Obj, key: string, path: string, def: boolean): boolean {
+    const v = obj[key];
+    if (v === undefined || v === null) return def;
+    if (typeof v !== "boolean") this.fail(path, "must be true or false", v);
     return v;
   }
 
@@ -291,6 +326,11 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
   const timeouts = r.section(top, "timeouts", "timeouts");
   const dns = r.section(top, "dns", "dns");
   const log = r.section(top, "log", "log");
+  const spf = r.section(top, "spf", "spf");
+  const backend = r.string(dns, "backend", "dns.backend", "stub");
+  if (backend !== "stub" && backend !== "deno") {
+    r.fail("dns.backend", "must be stub or deno", backend);
+  }
 
   const certFile = tls["cert_file"] === undefined
     ? undefined
@@ -314,7 +354,10 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
 
   const nameservers = r.stringList(dns, "nameservers", "dns.nameservers", []).map((s, i) => {
     const a = parseHostPort(s, 53);
-    if (!a) r.fail(`dns.nameservers[${i}]`, 'must be "ip", "ip:port" or "[ipv6]:port"', s);
+    // A resolver must be reachable without DNS: IP literals only.
+    if (!a || !isIP(a.host) || a.port === 0) {
+      r.fail(`dns.nameservers[${i}]`, 'must be "ip", "ip:port" or "[ipv6]:port"', s);
+    }
     return a;
   });
 
@@ -423,7 +466,20 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
         3600,
       ),
     },
-    dns: { nameservers },
+    dns: {
+      nameservers,
+      backend,
+      timeoutMs: r.int(dns, "timeout_ms", "dns.timeout_ms", DEFAULT_DNS.timeoutMs, 50, 60000),
+      attempts: r.int(dns, "attempts", "dns.attempts", DEFAULT_DNS.attempts, 1, 10),
+      cacheSize: r.int(dns, "cache_size", "dns.cache_size", DEFAULT_DNS.cacheSize, 0, 10_000_000),
+    },
+    spf: {
+      rejectFail: r.bool(spf, "reject_fail", "spf.reject_fail", false),
+      deferTemperror: r.bool(spf, "temperror_defer", "spf.temperror_defer", false),
+    },
+    authservId: top["authserv_id"] === undefined
+      ? hostname
+      : r.domain(r.string(top, "authserv_id", "authserv_id"), "authserv_id"),
     log: { level: level as Config["log"]["level"], format: format as Config["log"]["format"] },
   };
   if (certFile !== undefined && keyFile !== undefined) config.tls = { certFile, keyFile };

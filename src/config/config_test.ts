@@ -92,6 +92,13 @@ Deno.test("validateConfig() names the key and the reason for each mistake", asyn
     ["half tls", { ...base, tls: { cert_file: "a.pem" } }, /"tls.key_file" is required/],
     ["bad level", { ...base, log: { level: "loud" } }, /"log.level" must be one of/],
     ["bad ns", { ...base, dns: { nameservers: ["x:y:z"] } }, /"dns.nameservers\[0\]"/],
+    ["ns name", { ...base, dns: { nameservers: ["dns.example"] } }, /"dns.nameservers\[0\]"/],
+    ["bad backend", { ...base, dns: { backend: "magic" } }, /"dns.backend" must be stub or deno/],
+    [
+      "bad bool",
+      { ...base, spf: { reject_fail: "yes" } },
+      /"spf.reject_fail" must be true or false/,
+    ],
     [
       "alias outside domains",
       { ...base, aliases: { "a@b.example": "x@a.example" } },

@@ -17,6 +17,8 @@ import { loadTlsMaterial, secureContext } from "../tls/certificate.ts";
 import { Session } from "./session.ts";
 import { Transport } from "./transport.ts";
 import { join } from "node:path";
+import type { Resolver } from "../dns/resolver.ts";
+import { makeResolver } from "../dns/make.ts";
 
 /** A bound listener. */
 export interface BoundAddress {
@@ -30,6 +32,7 @@ interface Snapshot {
   router: Router;
   sink: MaildirStore;
   tls: tls.SecureContext | null;
+  resolver: Resolver;
 }
 
 function newSessionId(): string {
@@ -63,6 +66,7 @@ export class SmtpServer {
       router: new Router(config, accounts),
       sink: new MaildirStore(join(config.dataDir, "mail"), config.hostname),
       tls: secureContext(material),
+      resolver: await makeResolver(config.dns),
     };
   }
 
@@ -171,6 +175,8 @@ export class SmtpServer {
         sink: snap.sink,
         log: slog,
         tlsAvailable: snap.tls !== null,
+        // RFC 7208: SPF on the MX listener; submissions are checked by authentication.
+        ...(kind === "smtp" ? { resolver: snap.resolver } : {}),
         ...(tlsInfo ? { tls: tlsInfo } : {}),
       });
       await transport.run(session);

@@ -19,6 +19,9 @@ import {
 import { type ContentFlaws, type DataResult, hasFlaws, LineEndingScanner } from "../smtp/data.ts";
 import type { Resolution, Router } from "../delivery/router.ts";
 import { DeliveryError, type MailboxRef } from "../delivery/maildir.ts";
+import type { Resolver } from "../dns/resolver.ts";
+import { checkTransaction, type SpfCheck } from "../spf/spf.ts";
+import { authservIdOf, removeHeaderFields } from "../smtp/headers.ts";
 
 /** What the session asks the transport to do next. */
 export type Action =
@@ -58,6 +61,8 @@ export interface SessionOptions {
   tlsAvailable: boolean;
   /** Set when the connection is already TLS (implicit TLS, RFC 8314). */
   tls?: TlsInfo;
+  /** The resolver for SPF; without it no SPF check is made. */
+  resolver?: Resolver;
   now?: () => Date;
 }
 
@@ -68,6 +73,8 @@ interface Recipient {
 
 interface Transaction {
   from: Mailbox | null;
+  /** The SPF verdicts (RFC 7208), made at MAIL on the smtp listener. */
+  spf?: SpfCheck;
   smtputf8: boolean;
   rcpts: Recipient[];
   /** Set once BDAT was used: DATA is then out of sequence (RFC 3030 §2). */
@@ -80,6 +87,18 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** Format a date as RFC 5322 §3.3 date-time with a numeric zone. */
 export function rfc5322Date(d: Date): string {
   return d.toUTCString().replace(/GMT$/, "+0000");
+}
+
+// Printable ASCII without the characters that end comments or values in header fields.
+function headerSafe(s: string): string {
+  return s.replace(/[^\x21-\x7e]|[()\\;"]/g, "?").slice(0, 255);
+}
+
+// RFC 5322 §3.2.4 quoted-string for a value (RFC 7208 §9.1 key-value-pair).
+function quoteValue(s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, "?").slice(0, 512);
+  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.@]+$/.test(clean) && !clean.startsWith(".")) return clean;
+  return `"${clean.replace(/(["\\])/g, "\\$1")}"`;
 }
 
 /** One SMTP session. */
@@ -189,7 +208,7 @@ export class Session {
       case "HELO":
         return r(this.#helo(verb, arg));
       case "MAIL":
-        return r(this.#mail(arg));
+        return this.#mail(arg).then(r);
       case "RCPT":
         return r(this.#rcpt(arg));
       case "DATA":
@@ -252,7 +271,7 @@ export class Session {
     return reply(250, undefined, ...ext);
   }
 
-  #mail(arg: string): Reply {
+  async #mail(arg: string): Promise<Reply> {
     if (!this.#hello) return reply(503, "5.5.1", "Send EHLO or HELO first");
     if (this.#tx) return reply(503, "5.5.1", "Nested MAIL command");
     if (this.#o.listener !== "smtp") {
@@ -300,12 +319,46 @@ export class Session {
       // RFC 6531 §3.5
       return reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter");
     }
-    this.#tx = { from, smtputf8, rcpts: [] };
+    const tx: Transaction = { from, smtputf8, rcpts: [] };
+    const shown = from ? formatMailbox(from) : "";
+    if (this.#o.resolver) {
+      const refusal = await this.#checkSpf(tx, shown);
+      if (refusal) return refusal;
+    }
+    this.#tx = tx;
     this.#o.log.info("mail from <{from}>", {
       event: "mail",
-      from: from ? formatMailbox(from) : "",
+      from: shown,
+      ...(tx.spf ? { spf: tx.spf.mailFrom.result, spf_helo: tx.spf.helo.result } : {}),
     });
     return reply(250, "2.1.0", "Ok");
+  }
+
+  // RFC 7208 §2.3, §2.4: check HELO and MAIL FROM (a null sender is checked as
+  // postmaster@<helo>). The verdict goes into the header; policy decides about refusing.
+  async #checkSpf(tx: Transaction, from: string): Promise<Reply | undefined> {
+    const { config } = this.#o;
+    tx.spf = await checkTransaction(this.#o.peer.address, from === "" ? null : from, {
+      resolver: this.#o.resolver!,
+      helo: this.#hello!.name,
+      receivingHost: config.hostname,
+    });
+    const r = tx.spf.mailFrom;
+    if (r.result === "fail" && config.spf.rejectFail) {
+      this.#o.log.info("SPF fail for <{from}>: refused", {
+        event: "spf_reject",
+        from,
+        reason: r.reason,
+      });
+      // RFC 7372 §3.2: X.7.23 "SPF validation failed"; RFC 7208 §8.4 suggests 550.
+      const why = (r.explanation ?? "").replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
+      return reply(550, "5.7.23", `SPF fail for ${r.domain}: ${why}`);
+    }
+    if (r.result === "temperror" && config.spf.deferTemperror) {
+      // RFC 7208 §8.6: 451 4.4.3
+      return reply(451, "4.4.3", `SPF temporary error for ${r.domain}, try again later`);
+    }
+    return undefined;
   }
 
   #parsePath(text: string, reverse: boolean) {
@@ -466,12 +519,19 @@ export class Session {
       tx.rcpts.length === 1 ? rcpts[0] : undefined,
       tx,
     );
+    const trace = this.#authHeaders(tx) + received;
+    // RFC 8601 §5: nobody else may speak for our authserv-id.
+    const ours = this.#o.config.authservId.toLowerCase();
+    const content = removeHeaderFields(
+      parts,
+      (name, value) => name === "authentication-results" && authservIdOf(value) === ours,
+    );
     const returnPath = `Return-Path: <${from}>\r\n`;
     try {
       await this.#o.sink.deliver(
         [...boxes.values()],
-        (box) => `${returnPath}Delivered-To: ${box.address}\r\n${received}`,
-        parts,
+        (box) => `${returnPath}Delivered-To: ${box.address}\r\n${trace}`,
+        content,
       );
     } catch (e) {
       if (e instanceof DeliveryError) {
@@ -492,6 +552,38 @@ export class Session {
       size,
     });
     return reply(250, "2.0.0", `Ok: queued as ${queueId}`);
+  }
+
+  // RFC 8601 Authentication-Results and RFC 7208 §9.1 Received-SPF for the SPF verdict.
+  #authHeaders(tx: Transaction): string {
+    const spf = tx.spf;
+    if (!spf) return "";
+    const { config, peer } = this.#o;
+    const helo = headerSafe(this.#hello?.name ?? "unknown");
+    const r = spf.mailFrom;
+    const nullSender = tx.from === null;
+    const identity = nullSender ? "helo" : "mailfrom";
+    const prop = nullSender ? `smtp.helo=${helo}` : `smtp.mailfrom=${quoteValue(spf.identity)}`;
+    const ar = `Authentication-Results: ${config.authservId};\r\n\tspf=${r.result} ${prop}\r\n`;
+    const who = headerSafe(spf.identity);
+    const ip = peer.address;
+    const comments: Record<string, string> = {
+      pass: `domain of ${who} designates ${ip} as permitted sender`,
+      fail: `domain of ${who} does not designate ${ip} as permitted sender`,
+      softfail: `domain of transitioning ${who} does not designate ${ip} as permitted sender`,
+      neutral: `${ip} is neither permitted nor denied by domain of ${who}`,
+      none: `domain of ${who} does not designate permitted sender hosts`,
+      temperror: `error in processing during lookup of ${who}`,
+      permerror: `permanent error in processing domain of ${who}`,
+    };
+    let spfField = `Received-SPF: ${r.result} (${config.hostname}: ${comments[r.result]})\r\n` +
+      `\tclient-ip=${ip}; envelope-from=${quoteValue(tx.from ? spf.identity : "")};\r\n` +
+      `\thelo=${quoteValue(this.#hello?.name ?? "")}; receiver=${config.hostname};` +
+      ` identity=${identity}`;
+    if (r.result === "temperror" || r.result === "permerror") {
+      spfField += `;\r\n\tproblem=${quoteValue(r.reason)}`;
+    }
+    return ar + spfField + "\r\n";
   }
 
   // RFC 5321 §4.4 trace information; "with" keywords from RFC 3848 and RFC 6531 §3.7.3.

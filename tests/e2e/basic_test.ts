@@ -17,10 +17,15 @@ Deno.test("a message to a local account is in new/ when the 250 arrives", async 
     const files = await t.newMail("alice@example.test");
     assert.equal(files.length, 1);
     const text = await Deno.readTextFile(files[0]!);
-    assert.match(
-      text,
-      /^Return-Path: <bob@example\.org>\r\nDelivered-To: alice@example\.test\r\nReceived: from client\.example\.org \(\[127\.0\.0\.1\]\)/,
-    );
+    // The trace block, top to bottom: Return-Path, Delivered-To, Authentication-Results,
+    // Received-SPF, then our Received header (example.org has no SPF record: none).
+    const lines = text.split("\r\n");
+    assert.equal(lines[0], "Return-Path: <bob@example.org>");
+    assert.equal(lines[1], "Delivered-To: alice@example.test");
+    assert.equal(lines[2], "Authentication-Results: mx.example.test;");
+    assert.equal(lines[3], "\tspf=none smtp.mailfrom=bob@example.org");
+    assert.match(lines[4]!, /^Received-SPF: none \(mx\.example\.test: /);
+    assert.match(text, /\r\nReceived: from client\.example\.org \(\[127\.0\.0\.1\]\)\r\n/);
     assert.match(text, /\r\n\r\nhello\r\n$/);
     assert.equal((await c.cmd("QUIT")).code, 221);
     c.close();
