@@ -12,6 +12,7 @@ import { createMaildir, mailboxDir } from "./src/delivery/maildir.ts";
 import { log, setupLogging } from "./src/log/logger.ts";
 import { SmtpServer } from "./src/server/server.ts";
 import { VERSION } from "./src/version.ts";
+import { formatQueueList, QueueStore } from "./src/queue/store.ts";
 import { join } from "node:path";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
@@ -23,6 +24,9 @@ Usage:
   postie user passwd ADDRESS [--password-stdin] [--config FILE]
   postie user del ADDRESS [--config FILE]
   postie user list [--config FILE]
+  postie queue list [--config FILE]       show mail waiting for delivery to other domains
+  postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
+                                          try every open-relay trick against your server
   postie --help | --version
 
 Without --password-stdin, "user add" and "user passwd" generate a random password and print
@@ -184,6 +188,17 @@ async function main(args: string[]): Promise<void> {
         return;
       case "user":
         return await user(sub, rest, values);
+      case "queue": {
+        if (sub !== "list") fail("usage: postie queue list [--config FILE]", 2);
+        const config = await getConfig(values.config);
+        const q = await QueueStore.open(config.dataDir);
+        try {
+          say(formatQueueList(q.list()));
+        } finally {
+          q.close();
+        }
+        return;
+      }
       case undefined:
         return say(HELP);
       default:

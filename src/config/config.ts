@@ -56,6 +56,21 @@ export interface Config {
     cacheSize: number;
   };
   spf: { rejectFail: boolean; deferTemperror: boolean };
+  submission: {
+    /** Canonical account address to extra addresses or "@domain" it may send as. */
+    allowedSenders: Map<string, string[]>;
+    /** Put the submitting client's IP and EHLO name in the Received header. */
+    revealClientIp: boolean;
+  };
+  /** CIDR networks allowed to relay without authentication. Default: none. */
+  relay: { trustedNetworks: { network: string; bits: number }[] };
+  auth: {
+    maxFailuresPerIp: number;
+    maxFailuresPerAccount: number;
+    failureWindowSeconds: number;
+    failureDelayMs: number;
+  };
+  rateLimits: { messagesPerHour: number; recipientsPerDay: number };
   /** RFC 8601 authserv-id of our Authentication-Results header fields. */
   authservId: string;
   log: { level: "debug" | "info" | "warning" | "error"; format: "text" | "json" };
@@ -108,6 +123,19 @@ export const KNOWN_KEYS: readonly string[] = [
   "spf.reject_fail",
   "spf.temperror_defer",
   "authserv_id",
+  "submission",
+  "submission.allowed_senders",
+  "submission.reveal_client_ip",
+  "relay",
+  "relay.trusted_networks",
+  "auth",
+  "auth.max_failures_per_ip",
+  "auth.max_failures_per_account",
+  "auth.failure_window_seconds",
+  "auth.failure_delay_ms",
+  "rate_limits",
+  "rate_limits.messages_per_hour",
+  "rate_limits.recipients_per_day",
   "log",
   "log.level",
   "log.format",
@@ -139,6 +167,16 @@ const DEFAULT_DNS: Config["dns"] = {
   cacheSize: 10000,
 };
 
+const DEFAULT_AUTH: Config["auth"] = {
+  maxFailuresPerIp: 5,
+  maxFailuresPerAccount: 10,
+  failureWindowSeconds: 900,
+  failureDelayMs: 1000,
+};
+
+// Enough for a person, far too little for a spam run: 1,007 mails in a day cannot happen.
+const DEFAULT_RATE_LIMITS: Config["rateLimits"] = { messagesPerHour: 100, recipientsPerDay: 300 };
+
 /**
  * The embedded default: a working local instance on unprivileged loopback ports, with data in
  * `./data`. `postie serve` uses it when no `--config` is given.
@@ -161,6 +199,10 @@ export function embeddedDefault(): Config {
     dns: { ...DEFAULT_DNS },
     spf: { rejectFail: false, deferTemperror: false },
     authservId: "localhost",
+    submission: { allowedSenders: new Map(), revealClientIp: false },
+    relay: { trustedNetworks: [] },
+    auth: { ...DEFAULT_AUTH },
+    rateLimits: { ...DEFAULT_RATE_LIMITS },
     log: { level: "info", format: "text" },
   };
 }
@@ -327,6 +369,38 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
   const dns = r.section(top, "dns", "dns");
   const log = r.section(top, "log", "log");
   const spf = r.section(top, "spf", "spf");
+  const submission = r.section(top, "submission", "submission");
+  const relay = r.section(top, "relay", "relay");
+  const auth = r.section(top, "auth", "auth");
+  const rate = r.section(top, "rate_limits", "rate_limits");
+  const allowedSenders = new Map<string, string[]>();
+  const senderObj = submission["allowed_senders"];
+  if (senderObj !== undefined && senderObj !== null) {
+    if (typeof senderObj !== "object" || Array.isArray(senderObj)) {
+      r.fail("submission.allowed_senders", "must be a mapping of account to addresses", senderObj);
+    }
+    for (const k of Object.keys(senderObj as Obj)) {
+      const path = `submission.allowed_senders.${k}`;
+      const acct = r.address(k, path);
+      if (acct.local === "") r.fail(path, "must be an account address", k);
+      const list = r.stringList(senderObj as Obj, k, path).map((v) => {
+        const a = r.address(v, path);
+        return a.local === "" ? `@${a.domain}` : `${a.local}@${a.domain}`;
+      });
+      allowedSenders.set(`${acct.local}@${acct.domain}`, list);
+    }
+  }
+  const trustedNetworks = r.stringList(relay, "trusted_networks", "relay.trusted_networks", [])
+    .map((cidr, i) => {
+      const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(cidr);
+      const ip = m?.[1] ?? "";
+      const max = isIP(ip) === 6 ? 128 : 32;
+      const bits = m?.[2] === undefined ? max : Number(m[2]);
+      if (!m || !isIP(ip) || bits > max) {
+        r.fail(`relay.trusted_networks[${i}]`, 'must be "ip" or "ip/bits"', cidr);
+      }
+      return { network: ip, bits };
+    });
   const backend = r.string(dns, "backend", "dns.backend", "stub");
   if (backend !== "stub" && backend !== "deno") {
     r.fail("dns.backend", "must be stub or deno", backend);
@@ -476,6 +550,68 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
     spf: {
       rejectFail: r.bool(spf, "reject_fail", "spf.reject_fail", false),
       deferTemperror: r.bool(spf, "temperror_defer", "spf.temperror_defer", false),
+    },
+    submission: {
+      allowedSenders,
+      revealClientIp: r.bool(
+        submission,
+        "reveal_client_ip",
+        "submission.reveal_client_ip",
+        false,
+      ),
+    },
+    relay: { trustedNetworks },
+    auth: {
+      maxFailuresPerIp: r.int(
+        auth,
+        "max_failures_per_ip",
+        "auth.max_failures_per_ip",
+        DEFAULT_AUTH.maxFailuresPerIp,
+        1,
+        1000,
+      ),
+      maxFailuresPerAccount: r.int(
+        auth,
+        "max_failures_per_account",
+        "auth.max_failures_per_account",
+        DEFAULT_AUTH.maxFailuresPerAccount,
+        1,
+        1000,
+      ),
+      failureWindowSeconds: r.int(
+        auth,
+        "failure_window_seconds",
+        "auth.failure_window_seconds",
+        DEFAULT_AUTH.failureWindowSeconds,
+        1,
+        86400,
+      ),
+      failureDelayMs: r.int(
+        auth,
+        "failure_delay_ms",
+        "auth.failure_delay_ms",
+        DEFAULT_AUTH.failureDelayMs,
+        0,
+        60000,
+      ),
+    },
+    rateLimits: {
+      messagesPerHour: r.int(
+        rate,
+        "messages_per_hour",
+        "rate_limits.messages_per_hour",
+        DEFAULT_RATE_LIMITS.messagesPerHour,
+        1,
+        1_000_000,
+      ),
+      recipientsPerDay: r.int(
+        rate,
+        "recipients_per_day",
+        "rate_limits.recipients_per_day",
+        DEFAULT_RATE_LIMITS.recipientsPerDay,
+        1,
+        10_000_000,
+      ),
     },
     authservId: top["authserv_id"] === undefined
       ? hostname

@@ -9,7 +9,8 @@ function keyPaths(doc: Record<string, unknown>, prefix = ""): string[] {
   for (const [k, v] of Object.entries(doc)) {
     const path = prefix ? `${prefix}.${k}` : k;
     out.push(path);
-    if (path !== "aliases" && v && typeof v === "object" && !Array.isArray(v)) {
+    const isMap = path === "aliases" || path === "submission.allowed_senders";
+    if (!isMap && v && typeof v === "object" && !Array.isArray(v)) {
       out.push(...keyPaths(v as Record<string, unknown>, path));
     }
   }

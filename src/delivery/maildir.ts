@@ -89,9 +89,15 @@ export async function createMaildir(dir: string): Promise<void> {
   }
 }
 
-function isNoSpace(e: unknown): boolean {
+/**
+ * Whether an error means "the disk (or quota) is full": ENOSPC / EDQUOT from the file system,
+ * or SQLITE_FULL (node:sqlite sets `errcode` on statement errors but not on exec() errors,
+ * as in COMMIT, so the message is matched too).
+ */
+export function isNoSpace(e: unknown): boolean {
+  if ((e as { errcode?: unknown } | null)?.errcode === 13) return true; // SQLITE_FULL
   const msg = e instanceof Error ? `${e.name} ${e.message} ${String(e.cause ?? "")}` : String(e);
-  return /ENOSPC|No space left|os error 28|EDQUOT|Disk quota/i.test(msg);
+  return /ENOSPC|No space left|os error 28|EDQUOT|Disk quota|database or disk is full/i.test(msg);
 }
 
 /** Writes messages into the Maildirs under `<data_dir>/mail`. */

@@ -51,8 +51,14 @@ export class Router {
     return this.#domains.has(domain);
   }
 
-  /** Resolve a parsed recipient. */
-  resolve(m: Mailbox | "postmaster"): Resolution {
+  /**
+   * Resolve a parsed recipient. `catchAll: false` leaves out the domain's catch-all (used to
+   * decide which addresses belong to an account).
+   */
+  resolve(
+    m: Pick<Mailbox, "local" | "domain" | "quoted" | "literal"> | "postmaster",
+    options: { catchAll?: boolean } = {},
+  ): Resolution {
     const box = m === "postmaster"
       ? { local: "postmaster", domain: this.primaryDomain, quoted: false, literal: undefined }
       : m;
@@ -65,7 +71,7 @@ export class Router {
     if (
       this.#expand(`${local}@${box.domain}`, found, 0) ||
       this.#subaddress(local, box.domain, found) ||
-      this.#expandAlias(`@${box.domain}`, found, 0)
+      (options.catchAll !== false && this.#expandAlias(`@${box.domain}`, found, 0))
     ) {
       if (found.size > 0) return { kind: "local", mailboxes: [...found.values()] };
       return { kind: "unknown", reason: "alias has no existing target" };

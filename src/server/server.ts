@@ -19,6 +19,10 @@ import { Transport } from "./transport.ts";
 import { join } from "node:path";
 import type { Resolver } from "../dns/resolver.ts";
 import { makeResolver } from "../dns/make.ts";
+import { AuthGuard } from "../auth/guard.ts";
+import { RateLimiter } from "../policy/rate_limit.ts";
+import { QueueStore } from "../queue/store.ts";
+import { inCidr } from "../spf/spf.ts";
 
 /** A bound listener. */
 export interface BoundAddress {
@@ -46,6 +50,9 @@ function newSessionId(): string {
 export class SmtpServer {
   #snap: Snapshot;
   readonly #accounts: AccountStore;
+  readonly #queue: QueueStore;
+  readonly #rates: RateLimiter;
+  readonly #guard: AuthGuard;
   readonly #servers: net.Server[] = [];
   readonly #bound: BoundAddress[] = [];
   readonly #conns = new Set<Transport>();
@@ -54,9 +61,17 @@ export class SmtpServer {
   #stopping = false;
   readonly #log = log("server");
 
-  private constructor(snap: Snapshot, accounts: AccountStore) {
+  private constructor(
+    snap: Snapshot,
+    accounts: AccountStore,
+    queue: QueueStore,
+    rates: RateLimiter,
+  ) {
     this.#snap = snap;
     this.#accounts = accounts;
+    this.#queue = queue;
+    this.#rates = rates;
+    this.#guard = new AuthGuard(snap.config.auth);
   }
 
   static async #snapshot(config: Config, accounts: AccountStore): Promise<Snapshot> {
@@ -73,7 +88,12 @@ export class SmtpServer {
   /** Open the data directory and bind every listener. */
   static async start(config: Config): Promise<SmtpServer> {
     const accounts = await AccountStore.open(config.dataDir);
-    const server = new SmtpServer(await SmtpServer.#snapshot(config, accounts), accounts);
+    const server = new SmtpServer(
+      await SmtpServer.#snapshot(config, accounts),
+      accounts,
+      await QueueStore.open(config.dataDir),
+      await RateLimiter.open(config.dataDir, config.rateLimits),
+    );
     try {
       for (const kind of ["smtp", "submission", "submissions"] as const) {
         for (const addr of config.listen[kind]) await server.#listen(kind, addr.host, addr.port);
@@ -177,6 +197,11 @@ export class SmtpServer {
         tlsAvailable: snap.tls !== null,
         // RFC 7208: SPF on the MX listener; submissions are checked by authentication.
         ...(kind === "smtp" ? { resolver: snap.resolver } : {}),
+        credentials: this.#accounts,
+        authGuard: this.#guard,
+        rateLimiter: this.#rates,
+        queue: this.#queue,
+        trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
         ...(tlsInfo ? { tls: tlsInfo } : {}),
       });
       await transport.run(session);
@@ -204,6 +229,8 @@ export class SmtpServer {
   async reload(config: Config): Promise<void> {
     const old = this.#snap.config;
     this.#snap = await SmtpServer.#snapshot(config, this.#accounts);
+    this.#guard.configure(config.auth);
+    this.#rates.configure(config.rateLimits);
     if (JSON.stringify(old.listen) !== JSON.stringify(config.listen)) {
       this.#log.warning("listen addresses changed; restart postie to apply them", {
         event: "reload",
@@ -236,5 +263,7 @@ export class SmtpServer {
     await Promise.all([...this.#done]);
     await closed;
     this.#accounts.close();
+    this.#queue.close();
+    this.#rates.close();
   }
 }

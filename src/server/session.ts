@@ -21,7 +21,15 @@ import type { Resolution, Router } from "../delivery/router.ts";
 import { DeliveryError, type MailboxRef } from "../delivery/maildir.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { checkTransaction, type SpfCheck } from "../spf/spf.ts";
-import { authservIdOf, removeHeaderFields } from "../smtp/headers.ts";
+import {
+  authservIdOf,
+  headerFieldNames,
+  headerValues,
+  removeHeaderFields,
+} from "../smtp/headers.ts";
+import { type AuthGuard, checkCredentials, type CredentialStore } from "../auth/guard.ts";
+import type { RateLimiter } from "../policy/rate_limit.ts";
+import { fromAddresses, mayUseAddress } from "../policy/senders.ts";
 
 /** What the session asks the transport to do next. */
 export type Action =
@@ -63,12 +71,32 @@ export interface SessionOptions {
   tls?: TlsInfo;
   /** The resolver for SPF; without it no SPF check is made. */
   resolver?: Resolver;
+  /** Accounts for AUTH (submission listeners only). */
+  credentials?: CredentialStore;
+  authGuard?: AuthGuard;
+  rateLimiter?: RateLimiter;
+  /** Where mail for other domains goes (authenticated or trusted senders only). */
+  queue?: OutboundQueue;
+  /** The peer is in relay.trusted_networks: it may relay without authentication. */
+  trusted?: boolean;
   now?: () => Date;
+}
+
+/** The outbound queue, as the session sees it. */
+export interface OutboundQueue {
+  enqueue(req: {
+    sender: string;
+    recipients: string[];
+    account?: string;
+    header: string;
+    content: readonly Uint8Array[];
+  }): Promise<string>;
 }
 
 interface Recipient {
   mailbox: Mailbox | "postmaster";
-  resolution: Extract<Resolution, { kind: "local" }>;
+  /** Local mailboxes, or null for a relayed (remote) recipient. */
+  resolution: Extract<Resolution, { kind: "local" }> | null;
 }
 
 interface Transaction {
@@ -101,6 +129,16 @@ function quoteValue(s: string): string {
   return `"${clean.replace(/(["\\])/g, "\\$1")}"`;
 }
 
+// Strict base64 (RFC 4648 §4) decoded as UTF-8; null when either fails.
+function decodeBase64Utf8(text: string): string | null {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  try {
+    return utf8.decode(Uint8Array.from(atob(text), (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+}
+
 /** One SMTP session. */
 export class Session {
   readonly #o: SessionOptions;
@@ -111,6 +149,10 @@ export class Session {
   #errors = 0;
   #messages = 0;
   #shuttingDown = false;
+  /** The authenticated account (canonical address), RFC 4954. */
+  #user: string | null = null;
+  #authExchange: { mech: "PLAIN" | "LOGIN"; username?: string } | null = null;
+  #authBlocked = 0;
 
   constructor(options: SessionOptions) {
     this.#o = options;
@@ -148,6 +190,11 @@ export class Session {
 
   /** Reply for a command line longer than the limit (RFC 5321 §4.5.3.1.4). */
   lineTooLong(): Reply {
+    if (this.#authExchange) {
+      // RFC 4954 §4: an over-long line cancels the exchange.
+      this.#authExchange = null;
+      return this.#countError(reply(500, "5.5.6", "Authentication exchange line is too long"));
+    }
     return this.#countError(reply(500, "5.5.2", "Line too long"));
   }
 
@@ -168,6 +215,7 @@ export class Session {
     } catch {
       return this.#replyAction(this.#countError(reply(500, "5.5.2", "Invalid UTF-8 in command")));
     }
+    if (this.#authExchange) return this.#replyAction(this.#countError(await this.#authStep(line)));
     const sp = line.indexOf(" ");
     const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
     const arg = sp < 0 ? "" : line.slice(sp + 1);
@@ -236,7 +284,7 @@ export class Session {
       case "STARTTLS":
         return this.#starttls(arg);
       case "AUTH":
-        return r(reply(502, "5.5.1", "AUTH not available"));
+        return this.#auth(arg).then(r);
       default:
         if (HTTP_VERBS.has(verb)) {
           // Cross-protocol attack defence: never keep talking to an HTTP client.
@@ -268,15 +316,16 @@ export class Session {
       "CHUNKING", // RFC 3030
     ];
     if (this.#o.tlsAvailable && !this.#tls) ext.push("STARTTLS"); // RFC 3207
+    // RFC 4954; only over TLS (RFC 8314 §3), and never on the MX listener.
+    if (this.#authOffered() && this.#tls) ext.push("AUTH PLAIN LOGIN");
     return reply(250, undefined, ...ext);
   }
 
   async #mail(arg: string): Promise<Reply> {
     if (!this.#hello) return reply(503, "5.5.1", "Send EHLO or HELO first");
     if (this.#tx) return reply(503, "5.5.1", "Nested MAIL command");
-    if (this.#o.listener !== "smtp") {
-      // Submission (RFC 6409 §4.3): authentication comes first. AUTH itself is not built yet,
-      // so nothing can be submitted through these listeners.
+    if (this.#o.listener !== "smtp" && !this.#user) {
+      // Submission (RFC 6409 §4.3): authentication comes first.
       return reply(530, "5.7.0", "Authentication required");
     }
     if (!/^FROM:/i.test(arg)) return reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
@@ -305,6 +354,10 @@ export class Session {
             return reply(501, "5.5.4", "Unsupported BODY type");
           }
           break;
+        case "AUTH":
+          // RFC 4954 §5: accepted and ignored from an authenticated client.
+          if (!this.#user) return reply(555, "5.5.4", "Unsupported parameter AUTH");
+          break;
         case "SMTPUTF8":
           // RFC 6531 §3.4
           if (value !== true) return reply(501, "5.5.4", "SMTPUTF8 takes no value");
@@ -321,7 +374,11 @@ export class Session {
     }
     const tx: Transaction = { from, smtputf8, rcpts: [] };
     const shown = from ? formatMailbox(from) : "";
-    if (this.#o.resolver) {
+    if (this.#user) {
+      const refusal = this.#checkSubmitter(shown);
+      if (refusal) return refusal;
+    }
+    if (this.#o.resolver && !this.#user && !this.#o.trusted) {
       const refusal = await this.#checkSpf(tx, shown);
       if (refusal) return refusal;
     }
@@ -394,11 +451,19 @@ export class Session {
     }
     const res = this.#o.router.resolve(mailbox);
     switch (res.kind) {
-      case "nonlocal":
-        // RFC 5321 §3.6.2 / RFC 2505: relaying needs authorization, which this listener does
-        // not give. Decided per recipient, at RCPT time, never accept-then-bounce.
-        this.#o.log.info("relay denied <{rcpt}>", { event: "rcpt_rejected", rcpt: shown });
-        return reply(554, "5.7.1", `<${shown}>: Relay access denied`);
+      case "nonlocal": {
+        // RFC 5321 §3.6.2 / RFC 2505: relaying needs authorization: an authenticated
+        // account or a trusted network, nothing else (not MAIL FROM, not HELO). Decided per
+        // recipient, at RCPT time, never accept-then-bounce.
+        if ((!this.#user && !this.#o.trusted) || !this.#o.queue || mailbox === "postmaster") {
+          this.#o.log.info("relay denied <{rcpt}>", { event: "rcpt_rejected", rcpt: shown });
+          return reply(554, "5.7.1", `<${shown}>: Relay access denied`);
+        }
+        const limited = this.#checkRecipientRate(tx);
+        if (limited) return limited;
+        tx.rcpts.push({ mailbox, resolution: null });
+        return reply(250, "2.1.5", "Ok");
+      }
       case "unknown":
         this.#o.log.info("unknown recipient <{rcpt}>: {reason}", {
           event: "rcpt_rejected",
@@ -406,9 +471,12 @@ export class Session {
           reason: res.reason,
         });
         return reply(550, "5.1.1", `<${shown}>: Recipient address rejected: User unknown`);
-      case "local":
+      case "local": {
+        const limited = this.#checkRecipientRate(tx);
+        if (limited) return limited;
         tx.rcpts.push({ mailbox, resolution: res });
         return reply(250, "2.1.5", "Ok");
+      }
     }
   }
 
@@ -509,17 +577,25 @@ export class Session {
         "line endings",
       );
     }
+    let fixups = "";
+    if (this.#user) {
+      const problem = this.#checkFromHeader(parts);
+      if (problem) return fail(problem, "From: not owned");
+      fixups = this.#submissionFixups(parts);
+    }
     const queueId = `${this.#o.id}.${++this.#messages}`;
     const boxes = new Map<string, MailboxRef>();
+    const remote: string[] = [];
     for (const r of tx.rcpts) {
-      for (const b of r.resolution.mailboxes) boxes.set(b.address, b);
+      if (r.resolution === null) remote.push(rcpts[tx.rcpts.indexOf(r)]!);
+      else for (const b of r.resolution.mailboxes) boxes.set(b.address, b);
     }
     const received = this.#receivedHeader(
       queueId,
       tx.rcpts.length === 1 ? rcpts[0] : undefined,
       tx,
     );
-    const trace = this.#authHeaders(tx) + received;
+    const trace = this.#authHeaders(tx) + received + fixups;
     // RFC 8601 §5: nobody else may speak for our authserv-id.
     const ours = this.#o.config.authservId.toLowerCase();
     const content = removeHeaderFields(
@@ -527,12 +603,25 @@ export class Session {
       (name, value) => name === "authentication-results" && authservIdOf(value) === ours,
     );
     const returnPath = `Return-Path: <${from}>\r\n`;
+    let outboundId: string | undefined;
     try {
-      await this.#o.sink.deliver(
-        [...boxes.values()],
-        (box) => `${returnPath}Delivered-To: ${box.address}\r\n${trace}`,
-        content,
-      );
+      if (remote.length > 0) {
+        // Durable in the queue before the 250, like local delivery (RFC 5321 §6.1).
+        outboundId = await this.#o.queue!.enqueue({
+          sender: from,
+          recipients: remote,
+          ...(this.#user ? { account: this.#user } : {}),
+          header: trace,
+          content,
+        });
+      }
+      if (boxes.size > 0) {
+        await this.#o.sink.deliver(
+          [...boxes.values()],
+          (box) => `${returnPath}Delivered-To: ${box.address}\r\n${trace}`,
+          content,
+        );
+      }
     } catch (e) {
       if (e instanceof DeliveryError) {
         this.#o.log.error("delivery failed: {error}", {
@@ -543,6 +632,7 @@ export class Session {
       }
       throw e;
     }
+    if (this.#user) this.#o.rateLimiter?.record(this.#user, tx.rcpts.length);
     this.#o.log.info("message accepted {id}", {
       event: "message_accepted",
       id: queueId,
@@ -550,6 +640,8 @@ export class Session {
       rcpts,
       mailboxes: [...boxes.keys()],
       size,
+      ...(this.#user ? { user: this.#user } : {}),
+      ...(outboundId ? { queued: outboundId, remote } : {}),
     });
     return reply(250, "2.0.0", `Ok: queued as ${queueId}`);
   }
@@ -592,6 +684,14 @@ export class Session {
     let proto = this.#hello?.verb === "EHLO" ? "ESMTP" : "SMTP";
     if (tx.smtputf8) proto = "UTF8" + proto;
     if (this.#tls) proto += "S";
+    if (this.#user) proto += "A"; // RFC 3848
+    if (this.#user && !this.#o.config.submission.revealClientIp) {
+      // The submitting client's address stays private: no "from" clause (RFC 5322 §3.6.7
+      // allows it; the clause would carry the user's home or mobile IP).
+      const forPart = forRcpt ? `\r\n\tfor <${forRcpt}>` : "";
+      return `Received: by ${this.#o.config.hostname} (postie) with ${proto} id ${id}${forPart};` +
+        `\r\n\t${rfc5322Date(this.#now())}\r\n`;
+    }
     const ip = this.#o.peer.address;
     const literal = ip.includes(":") ? `[IPv6:${ip}]` : `[${ip}]`;
     const tls = this.#tls
@@ -600,6 +700,193 @@ export class Session {
     const forClause = forRcpt ? `\r\n\tfor <${forRcpt}>` : "";
     return `Received: from ${helo} (${literal})\r\n\tby ${this.#o.config.hostname} (postie) ` +
       `with ${proto} id ${id}${tls}${forClause};\r\n\t${rfc5322Date(this.#now())}\r\n`;
+  }
+
+  #authOffered(): boolean {
+    return this.#o.listener !== "smtp" && this.#o.credentials !== undefined;
+  }
+
+  // RFC 4954 §4: AUTH mechanism [initial-response]
+  async #auth(arg: string): Promise<Reply> {
+    if (!this.#authOffered()) return reply(502, "5.5.1", "AUTH not available");
+    if (!this.#tls) {
+      return reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
+    }
+    if (!this.#hello) return reply(503, "5.5.1", "Send EHLO first");
+    if (this.#user) return reply(503, "5.5.1", "Already authenticated");
+    if (this.#tx) return reply(503, "5.5.1", "AUTH not allowed during a mail transaction");
+    if (this.#o.authGuard?.blocked(this.#o.peer.address)) return this.#authRefused();
+    const [mechText, initial, extra] = arg.split(" ");
+    const mech = (mechText ?? "").toUpperCase();
+    if (extra !== undefined || mechText === "") {
+      return reply(501, "5.5.4", "Syntax: AUTH mechanism");
+    }
+    if (mech !== "PLAIN" && mech !== "LOGIN") {
+      return reply(504, "5.5.4", "Unrecognized authentication mechanism");
+    }
+    this.#authExchange = { mech };
+    if (initial === undefined) {
+      // RFC 4616 §2: an empty challenge for PLAIN; "Username:" for LOGIN.
+      return reply(334, undefined, mech === "PLAIN" ? "" : "VXNlcm5hbWU6");
+    }
+    return await this.#authStep(initial);
+  }
+
+  // One client response in the exchange (RFC 4954 §4).
+  async #authStep(line: string): Promise<Reply> {
+    const ex = this.#authExchange!;
+    if (line === "*") {
+      this.#authExchange = null;
+      return reply(501, "5.7.0", "Authentication cancelled");
+    }
+    const decoded = decodeBase64Utf8(line === "=" ? "" : line);
+    if (decoded === null) {
+      this.#authExchange = null;
+      return reply(501, "5.5.2", "Cannot decode base64 response");
+    }
+    let username: string;
+    let password: string;
+    if (ex.mech === "PLAIN") {
+      // RFC 4616 §2: [authzid] NUL authcid NUL passwd
+      const parts = decoded.split("\0");
+      if (parts.length !== 3) {
+        this.#authExchange = null;
+        return reply(501, "5.5.2", "Malformed PLAIN response");
+      }
+      const [authzid, authcid, pw] = parts as [string, string, string];
+      username = authcid;
+      password = pw;
+      if (authzid !== "" && authzid.toLowerCase() !== authcid.toLowerCase()) {
+        // Acting for another identity is not supported: treat as a failed login.
+        password = "";
+      }
+    } else if (ex.username === undefined) {
+      ex.username = decoded;
+      return reply(334, undefined, "UGFzc3dvcmQ6"); // "Password:"
+    } else {
+      username = ex.username;
+      password = decoded;
+    }
+    this.#authExchange = null;
+    return await this.#login(username, password);
+  }
+
+  async #login(username: string, password: string): Promise<Reply> {
+    const ip = this.#o.peer.address;
+    const name = username.toLowerCase().slice(0, 256);
+    const guard = this.#o.authGuard;
+    if (guard?.blocked(ip, name)) return this.#authRefused();
+    const acct = username === "" ? undefined : await checkCredentials(
+      this.#o.credentials!,
+      username,
+      password,
+    );
+    if (!acct) {
+      const delay = guard?.failed(ip, name) ?? 0;
+      this.#o.log.warning("authentication failed for {user}", {
+        event: "auth_failed",
+        user: name,
+        delay_ms: delay,
+      });
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      return reply(535, "5.7.8", "Authentication credentials invalid");
+    }
+    guard?.succeeded(ip);
+    this.#user = acct.address;
+    this.#o.log.info("authenticated as {user}", { event: "auth", user: acct.address });
+    return reply(235, "2.7.0", "Authentication successful");
+  }
+
+  #authRefused(): Reply {
+    this.#authExchange = null;
+    this.#o.log.warning("AUTH refused: too many failures", { event: "auth_blocked" });
+    if (++this.#authBlocked > 1) {
+      return closingReply(421, "4.7.0", "Too many failed authentication attempts, closing");
+    }
+    return reply(454, "4.7.0", "Too many failed authentication attempts, try again later");
+  }
+
+  // Submission rules at MAIL: the sender must be the user's, and the hourly rate holds.
+  #checkSubmitter(from: string): Reply | undefined {
+    const user = this.#user!;
+    if (from !== "" && !mayUseAddress(this.#o.config, this.#o.router, user, from)) {
+      this.#o.log.warning("sender <{from}> not owned by {user}", {
+        event: "sender_rejected",
+        from,
+        user,
+      });
+      return reply(553, "5.7.1", `Sender address <${from}> is not owned by ${user}`);
+    }
+    const v = this.#o.rateLimiter?.checkMessage(user);
+    if (v && !v.ok) {
+      this.#o.log.warning("rate limit for {user}: {reason}", {
+        event: "rate_limited",
+        user,
+        reason: v.reason,
+      });
+      return reply(451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
+    }
+    if (v?.warn) {
+      this.#o.log.warning("{user} is near the hourly message limit", {
+        event: "rate_warning",
+        user,
+      });
+    }
+    return undefined;
+  }
+
+  #checkRecipientRate(tx: Transaction): Reply | undefined {
+    const user = this.#user;
+    if (!user || !this.#o.rateLimiter) return undefined;
+    const v = this.#o.rateLimiter.checkRecipient(user, tx.rcpts.length);
+    if (!v.ok) {
+      this.#o.log.warning("rate limit for {user}: {reason}", {
+        event: "rate_limited",
+        user,
+        reason: v.reason,
+      });
+      return v.permanent
+        ? reply(550, "5.7.1", `Rate limit: ${v.reason}`)
+        : reply(451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
+    }
+    if (v.warn) {
+      this.#o.log.warning("{user} is near the daily recipient limit", {
+        event: "rate_warning",
+        user,
+      });
+    }
+    return undefined;
+  }
+
+  // The From: header of a submission must name only the user's addresses.
+  #checkFromHeader(parts: readonly Uint8Array[]): Reply | undefined {
+    const froms = headerValues(parts, "from").flatMap(fromAddresses);
+    if (froms.length === 0) return reply(550, "5.6.0", "Message has no From: header field");
+    for (const a of froms) {
+      if (!mayUseAddress(this.#o.config, this.#o.router, this.#user!, a)) {
+        return reply(
+          553,
+          "5.7.1",
+          `From: address <${headerSafe(a)}> is not owned by ${this.#user}`,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  // RFC 6409 §8.2, §8.3: add Date and Message-ID when the client did not.
+  #submissionFixups(parts: readonly Uint8Array[]): string {
+    const names = headerFieldNames(parts);
+    let out = "";
+    if (!names.has("date")) out += `Date: ${rfc5322Date(this.#now())}\r\n`;
+    if (!names.has("message-id")) {
+      const rand = crypto.getRandomValues(new Uint8Array(8)).reduce(
+        (acc, b) => acc + b.toString(16).padStart(2, "0"),
+        "",
+      );
+      out += `Message-ID: <${rand}.${this.#o.id}@${this.#o.config.hostname}>\r\n`;
+    }
+    return out;
   }
 
   #starttls(arg: string): Action {

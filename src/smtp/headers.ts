@@ -55,6 +55,42 @@ function fields(bytes: Uint8Array): { start: number; end: number; headerEnd: num
 
 const HEADER_LIMIT = 256 * 1024;
 
+// Bytes as Latin-1 text (one character per byte), in slices to stay clear of argument limits.
+function latin1(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return out;
+}
+
+interface Field {
+  raw: Uint8Array;
+  /** Lower-case field name; "" for a line without a colon. */
+  name: string;
+  /** Unfolded value. */
+  value: string;
+}
+
+// The header section of the content (first 256 KiB) split into fields.
+function parse(parts: readonly Uint8Array[]): { fields: Field[]; headerEnd: number } {
+  const head = concat(parts, HEADER_LIMIT);
+  const list = fields(head);
+  return {
+    headerEnd: list[0]?.headerEnd ?? 0,
+    fields: list.map((f) => {
+      const raw = head.subarray(f.start, f.end);
+      const text = latin1(raw);
+      const colon = text.indexOf(":");
+      return colon < 0 ? { raw, name: "", value: "" } : {
+        raw,
+        name: text.slice(0, colon).trim().toLowerCase(),
+        value: text.slice(colon + 1).replace(/\r?\n[ \t]/g, " ").trim(),
+      };
+    }),
+  };
+}
+
 /**
  * Remove every header field for which `drop(name, value)` is true. `name` is lower-case,
  * `value` is the unfolded value as Latin-1 text. Returns the new content parts; the body and
@@ -65,23 +101,10 @@ export function removeHeaderFields(
   parts: readonly Uint8Array[],
   drop: (name: string, value: string) => boolean,
 ): Uint8Array[] {
-  const head = concat(parts, HEADER_LIMIT);
-  const list = fields(head);
-  if (list.length === 0) return [...parts];
-  const keep: Uint8Array[] = [];
-  let removed = false;
-  for (const f of list) {
-    const raw = head.subarray(f.start, f.end);
-    const text = String.fromCharCode(...raw);
-    const colon = text.indexOf(":");
-    const name = colon < 0 ? "" : text.slice(0, colon).trim().toLowerCase();
-    const value = colon < 0 ? "" : text.slice(colon + 1).replace(/\r?\n[ \t]/g, " ").trim();
-    if (colon >= 0 && drop(name, value)) removed = true;
-    else keep.push(raw);
-  }
-  if (!removed) return [...parts];
+  const { fields: list, headerEnd } = parse(parts);
+  const keep = list.filter((f) => f.name === "" || !drop(f.name, f.value));
+  if (keep.length === list.length) return [...parts];
   // Rebuild: kept fields, then everything from the end of the header section on.
-  const headerEnd = list[0]!.headerEnd;
   const rest: Uint8Array[] = [];
   let off = 0;
   for (const p of parts) {
@@ -89,7 +112,7 @@ export function removeHeaderFields(
     if (from < p.length) rest.push(from === 0 ? p : p.subarray(from));
     off += p.length;
   }
-  return [...keep.map((k) => k.slice()), ...rest];
+  return [...keep.map((k) => k.raw.slice()), ...rest];
 }
 
 /**
@@ -100,4 +123,14 @@ export function authservIdOf(value: string): string {
   const v = value.replace(/\([^)]*\)/g, " ").trim();
   const m = /^([^\s;]+)/.exec(v);
   return m ? m[1]!.toLowerCase() : "";
+}
+
+/** The lower-case names of the header fields present. */
+export function headerFieldNames(parts: readonly Uint8Array[]): Set<string> {
+  return new Set(parse(parts).fields.map((f) => f.name));
+}
+
+/** The unfolded values of every field called `name` (lower-case). */
+export function headerValues(parts: readonly Uint8Array[], name: string): string[] {
+  return parse(parts).fields.filter((f) => f.name === name).map((f) => f.value);
 }

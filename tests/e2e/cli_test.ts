@@ -330,3 +330,39 @@ Deno.test("the embedded default starts with no config and delivers to postmaster
     await Deno.remove(cwd, { recursive: true });
   }
 });
+
+Deno.test("postie queue list shows queued outbound mail while the server runs", async () => {
+  const i = await instance();
+  let proc: Deno.ChildProcess | undefined;
+  try {
+    await i.writeConfig("relay:\n  trusted_networks: [127.0.0.1]\n");
+    const empty = await postie(["queue", "list", "--config", i.configPath]);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.match(empty.stdout, /queue is empty/);
+    proc = serve(i);
+    await waitForPort(i.smtp);
+    const c = await SmtpTestClient.connect(i.smtp);
+    await c.reply();
+    const r = await sendMail(
+      c,
+      "app@example.test",
+      ["customer@elsewhere.example"],
+      "Subject: q\r\n\r\nx",
+    );
+    assert.equal(r.code, 250, r.raw);
+    c.close();
+    const list = await postie(["queue", "list", "--config", i.configPath]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /app@example\.test/);
+    assert.match(list.stdout, /customer@elsewhere\.example/);
+    assert.match(list.stdout, /queued/);
+  } finally {
+    if (proc) {
+      proc.kill("SIGTERM");
+      await proc.status;
+      await proc.stdout.cancel();
+      await proc.stderr.cancel();
+    }
+    await cleanup(i);
+  }
+});

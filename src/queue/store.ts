@@ -1,0 +1,518 @@
+/**
+ * The outbound queue: accepted mail for non-local recipients, kept on disk until the delivery
+ * engine has sent it, bounced it, or an operator has deleted it.
+ *
+ * Once the server answers 250 to the end of DATA it has taken responsibility for the message
+ * and "MUST NOT lose the message for frivolous reasons, such as because the host later crashes
+ * or because of a predictable resource shortage" (RFC 5321 §6.1; also §4.5.4.1, where the
+ * sender-SMTP keeps a message queued until each recipient is delivered or failed). So
+ * {@link QueueStore.enqueue} resolves only when the message is durable, and the caller replies
+ * 250 only after that; any failure is a 4xx and the client keeps the message.
+ *
+ * Layout under `<data_dir>/queue/` (directories mode 0700, files 0600):
+ *
+ * - `msg/<id>.eml`: the message as it will be sent: our trace header block, then the content.
+ * - `queue.db`: SQLite (WAL, synchronous=FULL) with one `messages` row per message and one
+ *   `recipients` row per recipient carrying that recipient's own state (queued, delivered,
+ *   failed), attempt count, next attempt time and last error, so retries, DSNs and
+ *   `postie queue flush|delete|bounce` can act per recipient.
+ * - `lock`: an advisory lock file (see "Orphans" below).
+ *
+ * Enqueue order, so that a crash at any point loses nothing acknowledged:
+ *
+ * 1. write `msg/tmp-<id>` (create-new), write all, fsync, rename to `msg/<id>.eml`, fsync `msg/`;
+ * 2. insert the message row and its recipient rows in one transaction. The commit (a fsynced
+ *    WAL frame) is the moment the message is accepted.
+ *
+ * Orphans: a crash between the two steps leaves a body file without a row (or a `tmp-` file).
+ * Neither was acknowledged, so {@link QueueStore.open} removes them. A process enqueueing
+ * holds a shared lock on `lock` from before it creates the tmp file until after the commit,
+ * and the cleanup runs only when it gets the exclusive lock without waiting. So opening the
+ * queue from another process while the server runs (`postie queue list`) never removes a
+ * message in flight; the cleanup then simply waits for a later open. Whoever deletes a message
+ * later should delete the row first, then the file, so that a crash in between leaves only an
+ * orphan for this cleanup.
+ *
+ * Readers in other processes see committed rows at once: WAL lets them read while the server
+ * writes, and `busy_timeout` makes short write conflicts wait instead of failing.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { join } from "node:path";
+import { DeliveryError, isNoSpace, syncDir } from "../delivery/maildir.ts";
+
+/** One recipient of a queued message, with its own delivery state. */
+export interface QueueRecipient {
+  /** The forward-path address, as given in RCPT TO. */
+  address: string;
+  /** `queued` until delivered, or failed permanently (a DSN is due or was sent). */
+  status: "queued" | "delivered" | "failed";
+  /** Delivery attempts made so far. */
+  attempts: number;
+  /** When the next attempt is due (ISO 8601). */
+  nextAttempt: string;
+  /** The last error, such as the remote reply to the last failed attempt. */
+  lastError?: string;
+}
+
+/** A queued message as listed. */
+export interface QueuedMessage {
+  /** Queue id; sortable by time of enqueue. */
+  id: string;
+  /** When the message was accepted (ISO 8601). */
+  created: string;
+  /** Size of the stored body file in bytes (trace header block plus content). */
+  size: number;
+  /** The reverse-path; "" for the null sender (`MAIL FROM:<>`). */
+  sender: string;
+  /** The authenticated submitter, if any. */
+  account?: string;
+  /** Recipients in RCPT order. */
+  recipients: QueueRecipient[];
+}
+
+/** What {@link QueueStore.enqueue} stores. */
+export interface EnqueueRequest {
+  /** The reverse-path; "" for the null sender. */
+  sender: string;
+  /** Forward-paths; at least one. Exact duplicates are stored once. */
+  recipients: string[];
+  /** The authenticated submitter, if any. */
+  account?: string;
+  /** Trace header block to put above the content; ends in CRLF, may be "". */
+  header: string;
+  /** The message content as received. */
+  content: readonly Uint8Array[];
+}
+
+/** Options for {@link QueueStore.open}. */
+export interface QueueStoreOptions {
+  /**
+   * The clock for ids, `created` and the first `nextAttempt`.
+   * @default {() => new Date()}
+   */
+  now?: () => Date;
+}
+
+/** Queue ids: base36 time (9), sequence (3), random (6); lower-case letters and digits. */
+const QUEUE_ID_REGEXP = /^[0-9a-z]{18}$/;
+const BODY_SUFFIX = ".eml";
+const TMP_PREFIX = "tmp-";
+
+const encoder = new TextEncoder();
+
+let lastMs = -1;
+let seq = 0;
+
+/** A new queue id: sortable by time (monotonic within this process) and unique. */
+function newQueueId(now: Date): string {
+  let ms = Math.max(now.getTime(), 0);
+  if (ms <= lastMs) {
+    ms = lastMs;
+    seq++;
+    if (seq >= 36 ** 3) {
+      ms++;
+      seq = 0;
+    }
+  } else {
+    seq = 0;
+  }
+  lastMs = ms;
+  const random = crypto.getRandomValues(new Uint32Array(1))[0]! % 36 ** 6;
+  return ms.toString(36).padStart(9, "0") + seq.toString(36).padStart(3, "0") +
+    random.toString(36).padStart(6, "0");
+}
+
+function queueError(what: string, e: unknown): DeliveryError {
+  if (isNoSpace(e)) {
+    return new DeliveryError("Insufficient disk space", 452, "4.3.1", { cause: e });
+  }
+  const detail = e instanceof Error ? e.message : String(e);
+  return new DeliveryError(`${what}: ${detail}`, 451, "4.3.0", { cause: e });
+}
+
+/** Create a directory (mode 0700) if missing and make its entry durable. */
+async function ensureDir(path: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { mode: 0o700 });
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return;
+    throw e;
+  }
+  await syncDir(join(path, ".."));
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await file.write(data.subarray(off));
+}
+
+async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY,
+  created TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  account TEXT
+);
+CREATE TABLE IF NOT EXISTS recipients (
+  message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'delivered', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt TEXT NOT NULL,
+  last_error TEXT,
+  PRIMARY KEY (message_id, seq)
+);
+CREATE INDEX IF NOT EXISTS recipients_due ON recipients (status, next_attempt);
+PRAGMA user_version = 1;
+`;
+
+type Row = Record<string, string | number | null>;
+
+/**
+ * The outbound queue on disk (see the module doc for the layout and durability rules).
+ *
+ * @example
+ * ```ts ignore
+ * const queue = await QueueStore.open("/var/lib/postie");
+ * const id = await queue.enqueue({
+ *   sender: "alice@example.test",
+ *   recipients: ["bob@example.net"],
+ *   header: "Received: from ...\r\n",
+ *   content: [new TextEncoder().encode("Subject: hi\r\n\r\nhello\r\n")],
+ * });
+ * // Only now reply "250 2.0.0 Ok: queued as <id>".
+ * queue.close();
+ * ```
+ */
+export class QueueStore {
+  readonly #db: DatabaseSync;
+  readonly #msgDir: string;
+  readonly #lockPath: string;
+  readonly #now: () => Date;
+  readonly #insertMessage: StatementSync;
+  readonly #insertRecipient: StatementSync;
+
+  private constructor(db: DatabaseSync, queueDir: string, now: () => Date) {
+    this.#db = db;
+    this.#msgDir = join(queueDir, "msg");
+    this.#lockPath = join(queueDir, "lock");
+    this.#now = now;
+    this.#insertMessage = db.prepare(
+      "INSERT INTO messages (id, created, size, sender, account) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.#insertRecipient = db.prepare(
+      "INSERT INTO recipients (message_id, seq, address, status, attempts, next_attempt) " +
+        "VALUES (?, ?, ?, 'queued', 0, ?)",
+    );
+  }
+
+  /**
+   * Open (and create if needed) the queue in `<dataDir>/queue/`, then remove orphan body files
+   * left by a crash, unless a message is being enqueued right now (see the module doc).
+   *
+   * Safe to call from another process while the server has the queue open.
+   *
+   * @param dataDir the server's data directory.
+   * @returns the open store; call {@link QueueStore.close} when done.
+   */
+  static async open(dataDir: string, options: QueueStoreOptions = {}): Promise<QueueStore> {
+    await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const queueDir = join(dataDir, "queue");
+    await ensureDir(queueDir);
+    await ensureDir(join(queueDir, "msg"));
+    const db = new DatabaseSync(join(queueDir, "queue.db"));
+    let store: QueueStore;
+    try {
+      // busy_timeout first: switching to WAL may have to wait for another process.
+      db.exec("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+      db.exec("PRAGMA foreign_keys=ON;");
+      const version = db.prepare("PRAGMA user_version").get() as { user_version: number };
+      if (version.user_version < 1) db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
+      store = new QueueStore(db, queueDir, options.now ?? (() => new Date()));
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    try {
+      // Make the entries of queue.db and its WAL durable before anything is accepted.
+      await syncDir(queueDir);
+      const lock = await Deno.open(store.#lockPath, {
+        read: true,
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+      lock.close();
+      await store.#removeOrphans();
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  /** Remove body files that have no row, and tmp files, if no enqueue is in flight anywhere. */
+  async #removeOrphans(): Promise<void> {
+    const lock = await Deno.open(this.#lockPath, { read: true, write: true });
+    try {
+      if (!await lock.tryLock(true)) return; // an enqueue is in flight: clean up another time
+      const names: string[] = [];
+      for await (const e of Deno.readDir(this.#msgDir)) names.push(e.name);
+      const ids = new Set(
+        (this.#db.prepare("SELECT id FROM messages").all() as { id: string }[]).map((r) => r.id),
+      );
+      for (const name of names) {
+        const orphan = name.startsWith(TMP_PREFIX) ||
+          (name.endsWith(BODY_SUFFIX) && !ids.has(name.slice(0, -BODY_SUFFIX.length)));
+        if (orphan) await removeIfExists(join(this.#msgDir, name));
+      }
+    } finally {
+      lock.close(); // releases the lock
+    }
+  }
+
+  /**
+   * Store a message durably: body file first (fsynced, renamed, directory fsynced), then its
+   * rows in one transaction. When this resolves the message is accepted and the caller may
+   * reply 250; when it rejects nothing of it is left behind.
+   *
+   * @param req the envelope, trace header block and content.
+   * @returns the queue id.
+   * @throws {DeliveryError} 452 4.3.1 when the disk is full, 451 4.3.0 for other trouble.
+   * @throws {TypeError} when there are no recipients.
+   */
+  async enqueue(req: EnqueueRequest): Promise<string> {
+    const recipients = [...new Set(req.recipients)];
+    if (recipients.length === 0) throw new TypeError("Cannot enqueue a message: no recipients");
+    const now = this.#now();
+    const id = newQueueId(now);
+    const tmp = join(this.#msgDir, `${TMP_PREFIX}${id}`);
+    const dest = this.bodyPath(id);
+    const header = encoder.encode(req.header);
+    const size = req.content.reduce((n, p) => n + p.length, header.length);
+
+    // Shared lock from before the tmp file exists until after the commit, so that no open()
+    // in any process takes this message for an orphan.
+    let lock: Deno.FsFile;
+    try {
+      lock = await Deno.open(this.#lockPath, { read: true, write: true });
+    } catch (e) {
+      throw queueError("Cannot queue message", e);
+    }
+    try {
+      try {
+        await lock.lock(false);
+      } catch (e) {
+        throw queueError("Cannot queue message", e);
+      }
+      try {
+        const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+        try {
+          await writeAll(file, header);
+          for (const part of req.content) await writeAll(file, part);
+          await file.sync();
+        } finally {
+          file.close();
+        }
+        await Deno.rename(tmp, dest);
+        await syncDir(this.#msgDir);
+      } catch (e) {
+        await removeIfExists(tmp).catch(() => {});
+        await removeIfExists(dest).catch(() => {});
+        throw queueError("Cannot write queued message", e);
+      }
+
+      // RFC 5321 §6.1: the commit is the moment we take responsibility.
+      const created = now.toISOString();
+      try {
+        this.#db.exec("BEGIN IMMEDIATE");
+        try {
+          this.#insertMessage.run(id, created, size, req.sender, req.account ?? null);
+          for (const [i, address] of recipients.entries()) {
+            this.#insertRecipient.run(id, i, address, created);
+          }
+          this.#db.exec("COMMIT");
+        } catch (e) {
+          if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+          throw e;
+        }
+      } catch (e) {
+        await removeIfExists(dest).catch(() => {});
+        throw queueError("Cannot record queued message", e);
+      }
+      return id;
+    } finally {
+      lock.close(); // releases the lock
+    }
+  }
+
+  /** All queued messages, oldest first. */
+  list(): QueuedMessage[] {
+    const messages = this.#db.prepare(
+      "SELECT id, created, size, sender, account FROM messages ORDER BY created, id",
+    ).all() as Row[];
+    const byId = new Map<string, QueueRecipient[]>();
+    const rows = this.#db.prepare(
+      "SELECT message_id, address, status, attempts, next_attempt, last_error FROM recipients " +
+        "ORDER BY message_id, seq",
+    ).all() as Row[];
+    for (const r of rows) {
+      const id = String(r["message_id"]);
+      let list = byId.get(id);
+      if (!list) byId.set(id, list = []);
+      list.push(toRecipient(r));
+    }
+    return messages.map((m) => toMessage(m, byId.get(String(m["id"])) ?? []));
+  }
+
+  /** One queued message, or undefined when there is none with that id. */
+  get(id: string): QueuedMessage | undefined {
+    const m = this.#db.prepare(
+      "SELECT id, created, size, sender, account FROM messages WHERE id = ?",
+    ).get(id) as Row | undefined;
+    if (!m) return undefined;
+    const rows = this.#db.prepare(
+      "SELECT address, status, attempts, next_attempt, last_error FROM recipients " +
+        "WHERE message_id = ? ORDER BY seq",
+    ).all(id) as Row[];
+    return toMessage(m, rows.map(toRecipient));
+  }
+
+  /**
+   * The body file of a message (trace header block plus content).
+   *
+   * @throws {TypeError} when `id` is not a queue id, so no path is built from bad input.
+   */
+  bodyPath(id: string): string {
+    if (!QUEUE_ID_REGEXP.test(id)) {
+      throw new TypeError(`Invalid queue id "${id}": expected 18 characters of a-z and 0-9`);
+    }
+    return join(this.#msgDir, `${id}${BODY_SUFFIX}`);
+  }
+
+  /** Close the database. */
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+function toRecipient(r: Row): QueueRecipient {
+  const out: QueueRecipient = {
+    address: String(r["address"]),
+    status: String(r["status"]) as QueueRecipient["status"],
+    attempts: Number(r["attempts"]),
+    nextAttempt: String(r["next_attempt"]),
+  };
+  if (r["last_error"] != null) out.lastError = String(r["last_error"]);
+  return out;
+}
+
+function toMessage(m: Row, recipients: QueueRecipient[]): QueuedMessage {
+  const out: QueuedMessage = {
+    id: String(m["id"]),
+    created: String(m["created"]),
+    size: Number(m["size"]),
+    sender: String(m["sender"]),
+    recipients,
+  };
+  if (m["account"] != null) out.account = String(m["account"]);
+  return out;
+}
+
+/** Control characters (which a remote reply could carry) shown as \xNN, not sent to a tty. */
+function printable(s: string): string {
+  // deno-lint-ignore no-control-regex
+  const control = /[\x00-\x1f\x7f-\x9f]/g;
+  return s.replace(control, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** A duration as "45s", "12m", "3h05m" or "2d04h"; negative (clock skew) counts as 0. */
+function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
+}
+
+function formatSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function formatRecipient(r: QueueRecipient, now: Date): string {
+  const parts = [`${r.status}, ${r.attempts} ${r.attempts === 1 ? "attempt" : "attempts"}`];
+  if (r.status === "queued") {
+    const wait = Date.parse(r.nextAttempt) - now.getTime();
+    parts.push(wait > 0 ? `next in ${formatDuration(wait)}` : "due now");
+  }
+  const line = `    ${printable(r.address)}  ${parts.join(", ")}`;
+  return r.lastError === undefined ? line : `${line}: ${printable(r.lastError)}`;
+}
+
+/**
+ * Render the queue for `postie queue list`: a table of id, age, size and sender (`<>` for the
+ * null sender), each message followed by one indented line per recipient with its status,
+ * attempts, next attempt and last error, then a summary line. No trailing newline.
+ *
+ * @param messages as returned by {@link QueueStore.list}.
+ * @param now the reference time for ages.
+ * @returns the text, or "queue is empty".
+ *
+ * @example
+ * ```ts
+ * import { formatQueueList } from "./store.ts";
+ * formatQueueList([]); // "queue is empty"
+ * ```
+ */
+export function formatQueueList(messages: QueuedMessage[], now: Date = new Date()): string {
+  if (messages.length === 0) return "queue is empty";
+  const rows = messages.map((m) => ({
+    id: m.id,
+    age: formatDuration(now.getTime() - Date.parse(m.created)),
+    size: formatSize(m.size),
+    sender: m.sender === "" ? "<>" : printable(m.sender),
+  }));
+  const w = {
+    id: Math.max(2, ...rows.map((r) => r.id.length)),
+    age: Math.max(3, ...rows.map((r) => r.age.length)),
+    size: Math.max(4, ...rows.map((r) => r.size.length)),
+  };
+  const line = (id: string, age: string, size: string, sender: string) =>
+    `${id.padEnd(w.id)}  ${age.padStart(w.age)}  ${size.padStart(w.size)}  ${sender}`;
+  const out = [line("ID", "AGE", "SIZE", "SENDER")];
+  let pending = 0;
+  let total = 0;
+  for (const [i, m] of messages.entries()) {
+    const r = rows[i]!;
+    out.push(line(r.id, r.age, r.size, r.sender));
+    for (const rcpt of m.recipients) {
+      out.push(formatRecipient(rcpt, now));
+      total++;
+      if (rcpt.status === "queued") pending++;
+    }
+  }
+  const n = messages.length;
+  out.push(
+    `${n} ${n === 1 ? "message" : "messages"}, ${total} ${
+      total === 1 ? "recipient" : "recipients"
+    } (${pending} queued)`,
+  );
+  return out.join("\n");
+}

@@ -1,0 +1,367 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { DeliveryError } from "../delivery/maildir.ts";
+import { type EnqueueRequest, formatQueueList, type QueuedMessage, QueueStore } from "./store.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function request(overrides: Partial<EnqueueRequest> = {}): EnqueueRequest {
+  return {
+    sender: "alice@example.test",
+    recipients: ["bob@example.net", "carol@example.org"],
+    header: "Received: from client.example (client.example [192.0.2.1])\r\n",
+    content: [enc.encode("Subject: hi\r\n\r\n"), enc.encode("hello\r\n")],
+    ...overrides,
+  };
+}
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "postie-queue-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function run(cmd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stderr: "piped", stdout: "piped" }).output();
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${dec.decode(out.stderr)}`);
+  return dec.decode(out.stdout);
+}
+
+/** Write to `path` until the file system is full. */
+async function fill(path: string, blockSize: number): Promise<void> {
+  const f = await Deno.open(path, { write: true, create: true });
+  const block = new Uint8Array(blockSize);
+  try {
+    for (;;) await f.write(block);
+  } catch {
+    // ENOSPC: the disk is full
+  } finally {
+    f.close();
+  }
+}
+
+/** Run `fn` with a fresh 1 MiB tmpfs mounted on a temporary directory (needs root). */
+async function withTmpfs(fn: (mnt: string) => Promise<void>): Promise<void> {
+  const mnt = await Deno.makeTempDir({ prefix: "postie-queue-full-" });
+  try {
+    await run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt);
+    try {
+      await fn(mnt);
+    } finally {
+      await run("umount", mnt);
+    }
+  } finally {
+    await Deno.remove(mnt, { recursive: true });
+  }
+}
+
+Deno.test("QueueStore.enqueue() writes the body file and its rows, recipients queued", async () => {
+  await withTempDir(async (dir) => {
+    const now = new Date("2030-01-02T03:04:05.678Z");
+    const store = await QueueStore.open(dir, { now: () => now });
+    try {
+      const req = request({ account: "alice@example.test" });
+      const id = await store.enqueue(req);
+      assert.match(id, /^[0-9a-z]{18}$/);
+
+      const msgDir = join(dir, "queue", "msg");
+      assert.deepEqual(await names(msgDir), [`${id}.eml`], "no tmp file left");
+      assert.equal(store.bodyPath(id), join(msgDir, `${id}.eml`));
+      const body = await Deno.readFile(store.bodyPath(id));
+      const expected = req.header + "Subject: hi\r\n\r\nhello\r\n";
+      assert.equal(dec.decode(body), expected);
+
+      const msg = store.get(id);
+      const want: QueuedMessage = {
+        id,
+        created: now.toISOString(),
+        size: enc.encode(expected).length,
+        sender: "alice@example.test",
+        account: "alice@example.test",
+        recipients: ["bob@example.net", "carol@example.org"].map((address) => ({
+          address,
+          status: "queued",
+          attempts: 0,
+          nextAttempt: now.toISOString(),
+        })),
+      };
+      assert.deepEqual(msg, want);
+      assert.deepEqual(store.list(), [want]);
+      assert.equal(store.get("000000000000000000"), undefined);
+
+      for (const d of [join(dir, "queue"), msgDir]) {
+        assert.equal((await Deno.stat(d)).mode! & 0o777, 0o700, d);
+      }
+      assert.equal((await Deno.stat(store.bodyPath(id))).mode! & 0o777, 0o600);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("QueueStore.enqueue() stores a null sender, no account, no header", async () => {
+  await withTempDir(async (dir) => {
+    const store = await QueueStore.open(dir);
+    try {
+      const id = await store.enqueue(
+        request({ sender: "", header: "", recipients: ["x@example.net", "x@example.net"] }),
+      );
+      const msg = store.get(id)!;
+      assert.equal(msg.sender, "");
+      assert.equal("account" in msg, false);
+      assert.deepEqual(msg.recipients.map((r) => r.address), ["x@example.net"], "deduplicated");
+      assert.equal(
+        dec.decode(await Deno.readFile(store.bodyPath(id))),
+        "Subject: hi\r\n\r\nhello\r\n",
+      );
+      await assert.rejects(store.enqueue(request({ recipients: [] })), TypeError);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("QueueStore ids are unique and sort in enqueue order", async () => {
+  await withTempDir(async (dir) => {
+    // A clock that stands still, then goes backwards: ids must still sort in enqueue order.
+    let t = Date.parse("2030-01-01T00:00:00Z");
+    const store = await QueueStore.open(dir, { now: () => new Date(t) });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        ids.push(await store.enqueue(request({ recipients: [`r${i}@example.net`] })));
+        if (i === 9) t += 1500;
+      }
+      assert.equal(new Set(ids).size, ids.length, "unique");
+      assert.deepEqual([...ids].sort(), ids, "sortable");
+      assert.deepEqual(store.list().map((m) => m.id), ids);
+      assert.deepEqual(
+        store.list().map((m) => m.recipients[0]!.address),
+        ids.map((_, i) => `r${i}@example.net`),
+      );
+      assert.throws(() => store.bodyPath("../../etc/passwd"), TypeError);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("QueueStore opened by a second reader sees rows while the first is open", async () => {
+  await withTempDir(async (dir) => {
+    const server = await QueueStore.open(dir);
+    try {
+      const first = await server.enqueue(request());
+      const cli = await QueueStore.open(dir);
+      try {
+        assert.deepEqual(cli.list().map((m) => m.id), [first]);
+        const second = await server.enqueue(request({ sender: "" }));
+        assert.deepEqual(cli.list().map((m) => m.id), [first, second], "sees later commits");
+        assert.deepEqual(cli.get(second), server.get(second));
+        assert.ok(await Deno.stat(server.bodyPath(first)), "the second open removed nothing");
+        assert.ok(await Deno.stat(server.bodyPath(second)));
+      } finally {
+        cli.close();
+      }
+      // A real second process, as `postie queue list` is.
+      const code = `import { QueueStore } from ${JSON.stringify(import.meta.resolve("./store.ts"))};
+        const q = await QueueStore.open(${JSON.stringify(dir)});
+        console.log(JSON.stringify(q.list().map((m) => m.id)));
+        q.close();`;
+      const out = await run(Deno.execPath(), "eval", "--quiet", code);
+      assert.deepEqual(JSON.parse(out).length, 2);
+      assert.equal(server.list().length, 2);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+Deno.test("QueueStore.open() removes orphan body and tmp files left by a crash", async () => {
+  await withTempDir(async (dir) => {
+    let store = await QueueStore.open(dir);
+    const real = await store.enqueue(request());
+    store.close();
+    const msgDir = join(dir, "queue", "msg");
+    // A crash after the rename but before the commit, and one during the body write.
+    const orphan = "0000000000000zzzzz";
+    await Deno.writeTextFile(join(msgDir, `${orphan}.eml`), "never acknowledged");
+    await Deno.writeTextFile(join(msgDir, `tmp-${orphan}`), "half writ");
+    await Deno.writeTextFile(join(msgDir, "README"), "not ours, left alone");
+
+    store = await QueueStore.open(dir);
+    try {
+      assert.deepEqual(await names(msgDir), [`${real}.eml`, "README"]);
+      assert.deepEqual(store.list().map((m) => m.id), [real]);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("QueueStore.open() leaves files alone while an enqueue holds the lock", async () => {
+  await withTempDir(async (dir) => {
+    (await QueueStore.open(dir)).close();
+    const msgDir = join(dir, "queue", "msg");
+    const inFlight = join(msgDir, "tmp-0000000000000zzzzz");
+    await Deno.writeTextFile(inFlight, "being written");
+    // What enqueue() holds (in any process) from before the tmp file until after the commit.
+    const lock = await Deno.open(join(dir, "queue", "lock"), { read: true, write: true });
+    try {
+      await lock.lock(false);
+      (await QueueStore.open(dir)).close();
+      assert.ok(await Deno.stat(inFlight), "an in-flight file is not an orphan");
+    } finally {
+      lock.close();
+    }
+    (await QueueStore.open(dir)).close();
+    await assert.rejects(Deno.stat(inFlight), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("QueueStore.enqueue() on a full disk: 452 4.3.1, no file, no row", async () => {
+  await withTmpfs(async (mnt) => {
+    const store = await QueueStore.open(mnt);
+    try {
+      await fill(join(mnt, "filler"), 64 * 1024);
+      const big = enc.encode(("y".repeat(998) + "\r\n").repeat(200)); // 200 KB > what is left
+      await assert.rejects(
+        store.enqueue(request({ content: [big] })),
+        (e: unknown) =>
+          e instanceof DeliveryError && e.code === 452 && e.enhanced === "4.3.1" && e.temporary,
+      );
+      assert.deepEqual(await names(join(mnt, "queue", "msg")), []);
+      assert.deepEqual(store.list(), []);
+
+      await Deno.remove(join(mnt, "filler"));
+      const id = await store.enqueue(request({ content: [big] }));
+      assert.deepEqual(store.list().map((m) => m.id), [id], "space back: accepted");
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("QueueStore.enqueue() gives 452 4.3.1 when only the database is full", async () => {
+  await withTmpfs(async (mnt) => {
+    const store = await QueueStore.open(mnt);
+    try {
+      // Leave exactly one free page (4 KiB on x86_64): enough for the small body, not for the
+      // WAL frames of the commit.
+      const reserve = join(mnt, "reserve");
+      await Deno.writeFile(reserve, new Uint8Array(4096));
+      await fill(join(mnt, "filler"), 4096);
+      await Deno.remove(reserve);
+      await assert.rejects(
+        store.enqueue(request()),
+        (e: unknown) => e instanceof DeliveryError && e.code === 452 && e.enhanced === "4.3.1",
+      );
+      assert.deepEqual(await names(join(mnt, "queue", "msg")), [], "body file removed");
+      assert.deepEqual(store.list(), []);
+
+      await Deno.remove(join(mnt, "filler"));
+      const id = await store.enqueue(request());
+      assert.deepEqual(store.list().map((m) => m.id), [id]);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("QueueStore.enqueue() rejects 451 4.3.0 when the database fails otherwise", async () => {
+  await withTempDir(async (dir) => {
+    const store = await QueueStore.open(dir);
+    try {
+      // Make the recipient insert fail, after the message row went in.
+      const db = new DatabaseSync(join(dir, "queue", "queue.db"));
+      db.exec(`CREATE TRIGGER broken BEFORE INSERT ON recipients
+        BEGIN SELECT RAISE(ABORT, 'simulated failure'); END`);
+      db.close();
+      await assert.rejects(
+        store.enqueue(request()),
+        (e: unknown) => e instanceof DeliveryError && e.code === 451 && e.enhanced === "4.3.0",
+      );
+      assert.deepEqual(await names(join(dir, "queue", "msg")), [], "body file removed");
+      assert.deepEqual(store.list(), [], "message row rolled back");
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("formatQueueList() says the queue is empty", () => {
+  assert.equal(formatQueueList([]), "queue is empty");
+});
+
+Deno.test("formatQueueList() shows each message and one line per recipient", () => {
+  const now = new Date("2030-01-02T12:00:00Z");
+  const messages: QueuedMessage[] = [
+    {
+      id: "lzaaaaaaa000abcdef",
+      created: "2030-01-01T08:55:00Z",
+      size: 1536,
+      sender: "",
+      recipients: [
+        {
+          address: "bob@example.net",
+          status: "queued",
+          attempts: 3,
+          nextAttempt: "2030-01-02T12:30:00Z",
+          lastError: "451 4.7.1 Greylisted,\r\n\x1b[31mtry later",
+        },
+        {
+          address: "carol@example.org",
+          status: "failed",
+          attempts: 1,
+          nextAttempt: "2030-01-01T09:00:00Z",
+          lastError: "550 5.1.1 No such user",
+        },
+      ],
+    },
+    {
+      id: "lzbbbbbbb000abcdef",
+      created: "2030-01-02T11:59:15Z",
+      size: 300,
+      sender: "alice@example.test",
+      account: "alice@example.test",
+      recipients: [
+        {
+          address: "dave@example.com",
+          status: "queued",
+          attempts: 0,
+          nextAttempt: "2030-01-02T11:59:15Z",
+        },
+        {
+          address: "erin@example.com",
+          status: "delivered",
+          attempts: 1,
+          nextAttempt: "2030-01-02T11:59:15Z",
+        },
+      ],
+    },
+  ];
+  assert.equal(
+    formatQueueList(messages, now),
+    [
+      "ID                    AGE     SIZE  SENDER",
+      "lzaaaaaaa000abcdef  1d03h  1.5 KiB  <>",
+      "    bob@example.net  queued, 3 attempts, next in 30m: " +
+      "451 4.7.1 Greylisted,\\x0d\\x0a\\x1b[31mtry later",
+      "    carol@example.org  failed, 1 attempt: 550 5.1.1 No such user",
+      "lzbbbbbbb000abcdef    45s    300 B  alice@example.test",
+      "    dave@example.com  queued, 0 attempts, due now",
+      "    erin@example.com  delivered, 1 attempt",
+      "2 messages, 4 recipients (2 queued)",
+    ].join("\n"),
+  );
+});
