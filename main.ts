@@ -5,7 +5,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Config, ConfigError, embeddedDefault, loadConfig } from "./src/config/config.ts";
+import {
+  type Config,
+  ConfigError,
+  embeddedDefault,
+  loadConfig,
+  parseHostPort,
+} from "./src/config/config.ts";
 import { AccountError, AccountStore, parseAccountAddress } from "./src/accounts/store.ts";
 import { randomPassword } from "./src/accounts/password.ts";
 import { createMaildir, mailboxDir } from "./src/delivery/maildir.ts";
@@ -13,6 +19,7 @@ import { log, setupLogging } from "./src/log/logger.ts";
 import { SmtpServer } from "./src/server/server.ts";
 import { VERSION } from "./src/version.ts";
 import { formatQueueList, QueueStore } from "./src/queue/store.ts";
+import { formatReport, runRelayCheck } from "./src/relaycheck/relay_check.ts";
 import { join } from "node:path";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
@@ -150,6 +157,9 @@ async function user(sub: string | undefined, rest: string[], values: Flags): Pro
 
 interface Flags {
   config?: string;
+  to?: string;
+  domain?: string;
+  local?: string;
   "password-stdin"?: boolean;
   help?: boolean;
   version?: boolean;
@@ -164,6 +174,9 @@ async function main(args: string[]): Promise<void> {
       options: {
         config: { type: "string", short: "c" },
         "password-stdin": { type: "boolean" },
+        to: { type: "string" },
+        domain: { type: "string" },
+        local: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -197,6 +210,26 @@ async function main(args: string[]): Promise<void> {
         } finally {
           q.close();
         }
+        return;
+      }
+      case "relay-check": {
+        // Unauthenticated probes toward an external address; never sends DATA.
+        const target = sub ? parseHostPort(sub, 25) : undefined;
+        if (!target || !values.to) {
+          fail(
+            "usage: postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]",
+            2,
+          );
+        }
+        const report = await runRelayCheck({
+          host: target.host,
+          port: target.port,
+          to: values.to,
+          ...(values.domain ? { domain: values.domain } : {}),
+          ...(values.local ? { local: values.local } : {}),
+        }).catch((e) => fail(`relay-check: ${(e as Error).message}`, 2));
+        say(formatReport(report));
+        if (!report.ok) Deno.exit(1);
         return;
       }
       case undefined:

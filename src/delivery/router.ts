@@ -76,7 +76,19 @@ export class Router {
       if (found.size > 0) return { kind: "local", mailboxes: [...found.values()] };
       return { kind: "unknown", reason: "alias has no existing target" };
     }
+    // RFC 5321 §4.5.1: postmaster must work for every domain we serve; without its own
+    // alias or account it reaches the primary domain's postmaster.
+    if (local === "postmaster" && box.domain !== this.primaryDomain) {
+      return this.resolve({ local, domain: this.primaryDomain, quoted: false }, options);
+    }
     return { kind: "unknown", reason: "no such user" };
+  }
+
+  /** Local domains whose postmaster reaches no mailbox (RFC 5321 §4.5.1 wants one). */
+  missingPostmasters(): string[] {
+    return [...this.#domains].filter((d) =>
+      this.resolve({ local: "postmaster", domain: d, quoted: false }).kind !== "local"
+    );
   }
 
   #subaddress(local: string, domain: string, found: Map<string, MailboxRef>): boolean {

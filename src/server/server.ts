@@ -102,6 +102,13 @@ export class SmtpServer {
       await server.stop();
       throw e;
     }
+    const missing = server.#snap.router.missingPostmasters();
+    if (missing.length > 0) {
+      server.#log.warning(
+        "postmaster@{domains} reaches no mailbox; add an alias (RFC 5321 4.5.1 requires it)",
+        { event: "config_warning", domains: missing.join(", postmaster@") },
+      );
+    }
     return server;
   }
 

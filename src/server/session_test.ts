@@ -422,3 +422,27 @@ Deno.test("Session after shutdown() answers 421 4.3.2 and closes", async () => {
   assert.ok(a.kind === "reply" && a.reply.code === 421 && a.reply.enhanced === "4.3.2");
   assert.equal(a.kind === "reply" && a.reply.close, true);
 });
+
+Deno.test("Session accepts postmaster of every local domain (RFC 5321 §4.5.1)", async () => {
+  const { session, delivered } = setup({}, {
+    aliases: { "postmaster@example.test": "bob@example.test" },
+  });
+  await transcript(
+    session,
+    `
+    C: EHLO c.example.org
+    S: 250
+    C: MAIL FROM:<>
+    S: 250 2.1.0
+    C: RCPT TO:<postmaster@other.test>
+    S: 250 2.1.5
+    C: RCPT TO:<PostMaster>
+    S: 250 2.1.5
+    C: DATA
+    S: 354
+  `,
+  );
+  const r = await data(session, "Subject: pm\r\n\r\nx\r\n.\r\n");
+  assert.equal(r.code, 250);
+  assert.deepEqual(delivered[0]!.boxes, ["bob@example.test"]);
+});
