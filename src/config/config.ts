@@ -71,9 +71,39 @@ export interface Config {
     failureDelayMs: number;
   };
   rateLimits: { messagesPerHour: number; recipientsPerDay: number };
+  queue: {
+    /** Give up (and bounce) after this long, ms. */
+    maxAgeMs: number;
+    /** First retry delay, doubling per attempt up to retryMaxMs. */
+    retryInitialMs: number;
+    retryMaxMs: number;
+    /** Warn the sender once a message waited this long (0: never). */
+    delayWarningMs: number;
+    concurrency: number;
+    perDomainConcurrency: number;
+  };
+  outbound: {
+    port: number;
+    sourceIpv4?: string;
+    sourceIpv6?: string;
+    /** Refuse to deliver without verified TLS (else opportunistic STARTTLS). */
+    requireTls: boolean;
+    smarthost?: Relay;
+    /** Per destination domain (lower-case), a relay that overrides MX routing. */
+    routes: Map<string, Relay>;
+  };
   /** RFC 8601 authserv-id of our Authentication-Results header fields. */
   authservId: string;
   log: { level: "debug" | "info" | "warning" | "error"; format: "text" | "json" };
+}
+
+/** A relay host for outbound mail (smarthost or per-domain route). */
+export interface Relay {
+  host: string;
+  port: number;
+  tls: "starttls" | "implicit" | "none";
+  username?: string;
+  passwordFile?: string;
 }
 
 /** A configuration mistake. The message names the key and the reason. */
@@ -136,6 +166,25 @@ export const KNOWN_KEYS: readonly string[] = [
   "rate_limits",
   "rate_limits.messages_per_hour",
   "rate_limits.recipients_per_day",
+  "queue",
+  "queue.max_age",
+  "queue.retry_initial",
+  "queue.retry_max",
+  "queue.delay_warning",
+  "queue.concurrency",
+  "queue.per_domain_concurrency",
+  "outbound",
+  "outbound.port",
+  "outbound.source_ipv4",
+  "outbound.source_ipv6",
+  "outbound.require_tls",
+  "outbound.smarthost",
+  "outbound.smarthost.host",
+  "outbound.smarthost.port",
+  "outbound.smarthost.tls",
+  "outbound.smarthost.username",
+  "outbound.smarthost.password_file",
+  "outbound.routes",
   "log",
   "log.level",
   "log.format",
@@ -177,6 +226,24 @@ const DEFAULT_AUTH: Config["auth"] = {
 // Enough for a person, far too little for a spam run: 1,007 mails in a day cannot happen.
 const DEFAULT_RATE_LIMITS: Config["rateLimits"] = { messagesPerHour: 100, recipientsPerDay: 300 };
 
+const HOUR_MS = 3600_000;
+const DEFAULT_QUEUE: Config["queue"] = {
+  maxAgeMs: 5 * 24 * HOUR_MS,
+  retryInitialMs: 5 * 60_000,
+  retryMaxMs: 4 * HOUR_MS,
+  delayWarningMs: 4 * HOUR_MS,
+  concurrency: 20,
+  perDomainConcurrency: 4,
+};
+
+/** Parse a duration such as "90s", "5m", "4h", "5d" (or "0") into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: HOUR_MS, d: 24 * HOUR_MS }[m[2] ?? "s"]!;
+  return Number(m[1]) * unit;
+}
+
 /**
  * The embedded default: a working local instance on unprivileged loopback ports, with data in
  * `./data`. `postie serve` uses it when no `--config` is given.
@@ -203,6 +270,8 @@ export function embeddedDefault(): Config {
     relay: { trustedNetworks: [] },
     auth: { ...DEFAULT_AUTH },
     rateLimits: { ...DEFAULT_RATE_LIMITS },
+    queue: { ...DEFAULT_QUEUE },
+    outbound: { port: 25, requireTls: false, routes: new Map() },
     log: { level: "info", format: "text" },
   };
 }
@@ -246,6 +315,47 @@ class Reader {
     }
     if (typeof v !== "string" || v.trim() === "") this.fail(path, "must be a non-empty string", v);
     return v;
+  }
+
+  duration(obj: Obj, key: string, path: string, def: number): number {
+    const v = obj[key];
+    if (v === undefined || v === null) return def;
+    const ms = parseDuration(String(v));
+    if (ms === undefined) this.fail(path, 'must be a duration like "90s", "5m", "4h" or "5d"', v);
+    return ms;
+  }
+
+  relay(obj: Obj, path: string): Relay {
+    if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
+      this.fail(path, "must be a mapping with host, port, tls", obj);
+    }
+    for (const k of Object.keys(obj)) {
+      if (!["host", "port", "tls", "username", "password_file"].includes(k)) {
+        this.fail(`${path}.${k}`, "is not a known key (see config.example.yaml)");
+      }
+    }
+    const tls = this.string(obj, "tls", `${path}.tls`, "starttls");
+    if (!["starttls", "implicit", "none"].includes(tls)) {
+      this.fail(`${path}.tls`, "must be starttls, implicit or none", tls);
+    }
+    const relay: Relay = {
+      host: this.string(obj, "host", `${path}.host`),
+      port: this.int(obj, "port", `${path}.port`, tls === "implicit" ? 465 : 587, 1, 65535),
+      tls: tls as Relay["tls"],
+    };
+    if (obj["username"] !== undefined) {
+      relay.username = this.string(obj, "username", `${path}.username`);
+      if (obj["password_file"] === undefined) {
+        this.fail(`${path}.password_file`, "is required with username");
+      }
+    }
+    if (obj["password_file"] !== undefined) {
+      relay.passwordFile = this.string(obj, "password_file", `${path}.password_file`);
+    }
+    if (relay.username !== undefined && relay.tls === "none") {
+      this.fail(`${path}.tls`, "must not be none when a password is sent", tls);
+    }
+    return relay;
   }
 
   bool(obj: Obj, key: string, path: string, def: boolean): boolean {
@@ -373,6 +483,31 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
   const relay = r.section(top, "relay", "relay");
   const auth = r.section(top, "auth", "auth");
   const rate = r.section(top, "rate_limits", "rate_limits");
+  const queue = r.section(top, "queue", "queue");
+  const outbound = r.section(top, "outbound", "outbound");
+  const routes = new Map<string, Relay>();
+  const routesObj = outbound["routes"];
+  if (routesObj !== undefined && routesObj !== null) {
+    if (typeof routesObj !== "object" || Array.isArray(routesObj)) {
+      r.fail("outbound.routes", "must be a mapping of domain to relay", routesObj);
+    }
+    for (const [d, v] of Object.entries(routesObj as Obj)) {
+      const relay = r.relay(v as Obj, `outbound.routes.${d}`);
+      if (relay.passwordFile) relay.passwordFile = resolve(baseDir, relay.passwordFile);
+      routes.set(r.domain(d, `outbound.routes.${d}`), relay);
+    }
+  }
+  let smarthost: Relay | undefined;
+  if (outbound["smarthost"] !== undefined && outbound["smarthost"] !== null) {
+    smarthost = r.relay(outbound["smarthost"] as Obj, "outbound.smarthost");
+    if (smarthost.passwordFile) smarthost.passwordFile = resolve(baseDir, smarthost.passwordFile);
+  }
+  const sourceIp = (key: string, family: 4 | 6): string | undefined => {
+    if (outbound[key] === undefined) return undefined;
+    const ip = r.string(outbound, key, `outbound.${key}`);
+    if (isIP(ip) !== family) r.fail(`outbound.${key}`, `must be an IPv${family} address`, ip);
+    return ip;
+  };
   const allowedSenders = new Map<string, string[]>();
   const senderObj = submission["allowed_senders"];
   if (senderObj !== undefined && senderObj !== null) {
@@ -613,12 +748,47 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
         10_000_000,
       ),
     },
+    queue: {
+      maxAgeMs: r.duration(queue, "max_age", "queue.max_age", DEFAULT_QUEUE.maxAgeMs),
+      retryInitialMs: r.duration(
+        queue,
+        "retry_initial",
+        "queue.retry_initial",
+        DEFAULT_QUEUE.retryInitialMs,
+      ),
+      retryMaxMs: r.duration(queue, "retry_max", "queue.retry_max", DEFAULT_QUEUE.retryMaxMs),
+      delayWarningMs: r.duration(
+        queue,
+        "delay_warning",
+        "queue.delay_warning",
+        DEFAULT_QUEUE.delayWarningMs,
+      ),
+      concurrency: r.int(queue, "concurrency", "queue.concurrency", 20, 1, 1000),
+      perDomainConcurrency: r.int(
+        queue,
+        "per_domain_concurrency",
+        "queue.per_domain_concurrency",
+        4,
+        1,
+        100,
+      ),
+    },
+    outbound: {
+      port: r.int(outbound, "port", "outbound.port", 25, 1, 65535),
+      requireTls: r.bool(outbound, "require_tls", "outbound.require_tls", false),
+      routes,
+    },
     authservId: top["authserv_id"] === undefined
       ? hostname
       : r.domain(r.string(top, "authserv_id", "authserv_id"), "authserv_id"),
     log: { level: level as Config["log"]["level"], format: format as Config["log"]["format"] },
   };
   if (certFile !== undefined && keyFile !== undefined) config.tls = { certFile, keyFile };
+  const v4 = sourceIp("source_ipv4", 4);
+  const v6 = sourceIp("source_ipv6", 6);
+  if (v4) config.outbound.sourceIpv4 = v4;
+  if (v6) config.outbound.sourceIpv6 = v6;
+  if (smarthost) config.outbound.smarthost = smarthost;
   return config;
 }
 

@@ -173,6 +173,11 @@ CREATE TABLE IF NOT EXISTS recipients (
   attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt TEXT NOT NULL,
   last_error TEXT,
+  -- RFC 3463 status and Remote-MTA of the last attempt, for the DSN.
+  status_code TEXT,
+  remote_mta TEXT,
+  -- 1 once the sender was told (DSN for "failed", delay warning for "queued").
+  notified INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (message_id, seq)
 );
 CREATE INDEX IF NOT EXISTS recipients_due ON recipients (status, next_attempt);
@@ -403,10 +408,174 @@ export class QueueStore {
     return join(this.#msgDir, `${id}${BODY_SUFFIX}`);
   }
 
+  /** Queued recipients whose next attempt is due, oldest message first. */
+  due(now: Date, limit = 1000): DueRecipient[] {
+    const rows = this.#db.prepare(
+      "SELECT r.message_id, r.seq, r.address, r.attempts, m.created, m.sender FROM recipients r " +
+        "JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' AND r.next_attempt <= ? " +
+        "ORDER BY m.created, r.message_id, r.seq LIMIT ?",
+    ).all(now.toISOString(), limit) as Row[];
+    return rows.map((r) => ({
+      messageId: String(r["message_id"]),
+      seq: Number(r["seq"]),
+      address: String(r["address"]),
+      attempts: Number(r["attempts"]),
+      created: new Date(String(r["created"])),
+      sender: String(r["sender"]),
+    }));
+  }
+
+  /** Record the outcome of attempts, all in one transaction (crash-safe). */
+  record(updates: readonly RecipientUpdate[]): void {
+    const stmt = this.#db.prepare(
+      "UPDATE recipients SET status = ?, attempts = attempts + ?, next_attempt = " +
+        "COALESCE(?, next_attempt), last_error = COALESCE(?, last_error), status_code = " +
+        "COALESCE(?, status_code), remote_mta = COALESCE(?, remote_mta) " +
+        "WHERE message_id = ? AND seq = ?",
+    );
+    this.#transaction(() => {
+      for (const u of updates) {
+        stmt.run(
+          u.status,
+          u.attempted ? 1 : 0,
+          u.nextAttempt?.toISOString() ?? null,
+          u.lastError ?? null,
+          u.statusCode ?? null,
+          u.remoteMta ?? null,
+          u.messageId,
+          u.seq,
+        );
+      }
+    });
+  }
+
+  /**
+   * Recipients the sender must be told about: failed ones not yet reported, and (when
+   * `delayedBefore` is given) still queued ones of messages older than that, not yet warned.
+   */
+  notices(delayedBefore?: Date): NoticeRecipient[] {
+    const rows = this.#db.prepare(
+      "SELECT r.message_id, r.seq, r.address, r.status, r.last_error, r.status_code, " +
+        "r.remote_mta, m.created, m.sender FROM recipients r JOIN messages m ON m.id = r.message_id " +
+        "WHERE r.notified = 0 AND (r.status = 'failed' OR (r.status = 'queued' AND m.created < ?)) " +
+        "ORDER BY m.created, r.message_id, r.seq",
+    ).all(delayedBefore?.toISOString() ?? "") as Row[];
+    return rows.map((r) => ({
+      messageId: String(r["message_id"]),
+      seq: Number(r["seq"]),
+      address: String(r["address"]),
+      status: String(r["status"]) as "failed" | "queued",
+      ...(r["last_error"] != null ? { lastError: String(r["last_error"]) } : {}),
+      ...(r["status_code"] != null ? { statusCode: String(r["status_code"]) } : {}),
+      ...(r["remote_mta"] != null ? { remoteMta: String(r["remote_mta"]) } : {}),
+      created: new Date(String(r["created"])),
+      sender: String(r["sender"]),
+    }));
+  }
+
+  /** Mark recipients as reported to the sender. */
+  markNotified(keys: readonly { messageId: string; seq: number }[]): void {
+    const stmt = this.#db.prepare(
+      "UPDATE recipients SET notified = 1 WHERE message_id = ? AND seq = ?",
+    );
+    this.#transaction(() => {
+      for (const k of keys) stmt.run(k.messageId, k.seq);
+    });
+  }
+
+  /**
+   * Remove messages that are finished: no recipient queued, every failed one reported. The
+   * row goes first, then the body (a crash between leaves an orphan file that open() removes).
+   */
+  async removeFinished(): Promise<string[]> {
+    const ids = (this.#db.prepare(
+      "SELECT id FROM messages m WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE " +
+        "r.message_id = m.id AND (r.status = 'queued' OR (r.status = 'failed' AND r.notified = 0)))",
+    ).all() as Row[]).map((r) => String(r["id"]));
+    for (const id of ids) await this.delete(id);
+    return ids;
+  }
+
+  /** Make every queued recipient (of one message, or all) due now. Returns how many. */
+  flush(id?: string): number {
+    const now = this.#now().toISOString();
+    const r = id === undefined
+      ? this.#db.prepare("UPDATE recipients SET next_attempt = ? WHERE status = 'queued'")
+        .run(now)
+      : this.#db.prepare(
+        "UPDATE recipients SET next_attempt = ? WHERE status = 'queued' AND message_id = ?",
+      ).run(now, id);
+    return Number(r.changes);
+  }
+
+  /** Give up on a message now: its queued recipients fail and the sender gets a DSN. */
+  bounce(id: string, reason = "delivery cancelled by the administrator"): number {
+    const r = this.#db.prepare(
+      "UPDATE recipients SET status = 'failed', last_error = ?, status_code = '5.0.0', " +
+        "notified = 0 WHERE message_id = ? AND status = 'queued'",
+    ).run(reason, id);
+    return Number(r.changes);
+  }
+
+  /** Delete a message without telling anyone. Returns whether it existed. */
+  async delete(id: string): Promise<boolean> {
+    const path = this.bodyPath(id);
+    const r = this.#db.prepare("DELETE FROM messages WHERE id = ?").run(id);
+    await removeIfExists(path);
+    return Number(r.changes) > 0;
+  }
+
+  #transaction(fn: () => void): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      fn();
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
   /** Close the database. */
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }
+}
+
+/** A recipient due for an attempt. */
+export interface DueRecipient {
+  messageId: string;
+  seq: number;
+  address: string;
+  attempts: number;
+  created: Date;
+  sender: string;
+}
+
+/** The outcome of one attempt for one recipient. */
+export interface RecipientUpdate {
+  messageId: string;
+  seq: number;
+  status: "queued" | "delivered" | "failed";
+  /** Count this as an attempt. */
+  attempted: boolean;
+  nextAttempt?: Date;
+  lastError?: string;
+  statusCode?: string;
+  remoteMta?: string;
+}
+
+/** A recipient to report to the sender (DSN). */
+export interface NoticeRecipient {
+  messageId: string;
+  seq: number;
+  address: string;
+  status: "failed" | "queued";
+  lastError?: string;
+  statusCode?: string;
+  remoteMta?: string;
+  created: Date;
+  sender: string;
 }
 
 function toRecipient(r: Row): QueueRecipient {
