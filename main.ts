@@ -31,7 +31,9 @@ Usage:
   postie user passwd ADDRESS [--password-stdin] [--config FILE]
   postie user del ADDRESS [--config FILE]
   postie user list [--config FILE]
-  postie queue list [--config FILE]       show mail waiting for delivery to other domains
+  postie queue list|show ID|flush [ID]|delete ID|bounce ID [--config FILE]
+                                          the outbound queue (works while the server runs:
+                                          it picks up changes within a second)
   postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
                                           try every open-relay trick against your server
   postie --help | --version
@@ -155,6 +157,46 @@ async function user(sub: string | undefined, rest: string[], values: Flags): Pro
   }
 }
 
+async function queue(sub: string | undefined, rest: string[], values: Flags): Promise<void> {
+  const config = await getConfig(values.config);
+  const q = await QueueStore.open(config.dataDir);
+  try {
+    const id = rest[0];
+    const need = (what: string) => {
+      if (!id) fail(`usage: postie queue ${what} ID`, 2);
+      if (!q.get(id)) fail(`no message ${id} in the queue`);
+      return id;
+    };
+    switch (sub) {
+      case "list":
+        return say(formatQueueList(q.list()));
+      case "show": {
+        const m = q.get(need("show"))!;
+        say(formatQueueList([m]));
+        say("");
+        say(await Deno.readTextFile(q.bodyPath(m.id)));
+        return;
+      }
+      case "flush": {
+        if (id && !q.get(id)) fail(`no message ${id} in the queue`);
+        const n = q.flush(id);
+        return say(`${n} recipient(s) due for delivery now`);
+      }
+      case "delete":
+        await q.delete(need("delete"));
+        return say(`Deleted ${id} (no bounce was sent)`);
+      case "bounce": {
+        const n = q.bounce(need("bounce"));
+        return say(`${n} recipient(s) of ${id} failed; the sender gets a bounce`);
+      }
+      default:
+        fail("usage: postie queue list|show ID|flush [ID]|delete ID|bounce ID", 2);
+    }
+  } finally {
+    q.close();
+  }
+}
+
 interface Flags {
   config?: string;
   to?: string;
@@ -201,17 +243,8 @@ async function main(args: string[]): Promise<void> {
         return;
       case "user":
         return await user(sub, rest, values);
-      case "queue": {
-        if (sub !== "list") fail("usage: postie queue list [--config FILE]", 2);
-        const config = await getConfig(values.config);
-        const q = await QueueStore.open(config.dataDir);
-        try {
-          say(formatQueueList(q.list()));
-        } finally {
-          q.close();
-        }
-        return;
-      }
+      case "queue":
+        return await queue(sub, rest, values);
       case "relay-check": {
         // Unauthenticated probes toward an external address; never sends DATA.
         const target = sub ? parseHostPort(sub, 25) : undefined;

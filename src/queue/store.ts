@@ -428,7 +428,9 @@ export class QueueStore {
   /** Record the outcome of attempts, all in one transaction (crash-safe). */
   record(updates: readonly RecipientUpdate[]): void {
     const stmt = this.#db.prepare(
-      "UPDATE recipients SET status = ?, attempts = attempts + ?, next_attempt = " +
+      // A newly failed recipient must be reported, even if a delay warning went out before.
+      "UPDATE recipients SET notified = CASE WHEN ?1 = 'failed' THEN 0 ELSE notified END, " +
+        "status = ?1, attempts = attempts + ?, next_attempt = " +
         "COALESCE(?, next_attempt), last_error = COALESCE(?, last_error), status_code = " +
         "COALESCE(?, status_code), remote_mta = COALESCE(?, remote_mta) " +
         "WHERE message_id = ? AND seq = ?",

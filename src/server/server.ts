@@ -22,6 +22,7 @@ import { makeResolver } from "../dns/make.ts";
 import { AuthGuard } from "../auth/guard.ts";
 import { RateLimiter } from "../policy/rate_limit.ts";
 import { QueueStore } from "../queue/store.ts";
+import { DeliveryWorker } from "../queue/worker.ts";
 import { inCidr } from "../spf/spf.ts";
 
 /** A bound listener. */
@@ -53,6 +54,7 @@ export class SmtpServer {
   readonly #queue: QueueStore;
   readonly #rates: RateLimiter;
   readonly #guard: AuthGuard;
+  readonly #worker: DeliveryWorker;
   readonly #servers: net.Server[] = [];
   readonly #bound: BoundAddress[] = [];
   readonly #conns = new Set<Transport>();
@@ -72,6 +74,19 @@ export class SmtpServer {
     this.#queue = queue;
     this.#rates = rates;
     this.#guard = new AuthGuard(snap.config.auth);
+    this.#worker = new DeliveryWorker({
+      store: queue,
+      resolver: snap.resolver,
+      config: snap.config,
+      router: snap.router,
+      maildir: snap.sink,
+      log: log("queue"),
+    });
+  }
+
+  /** The delivery worker (tests drive it). */
+  get worker(): DeliveryWorker {
+    return this.#worker;
   }
 
   static async #snapshot(config: Config, accounts: AccountStore): Promise<Snapshot> {
@@ -102,6 +117,7 @@ export class SmtpServer {
       await server.stop();
       throw e;
     }
+    server.#worker.start();
     const missing = server.#snap.router.missingPostmasters();
     if (missing.length > 0) {
       server.#log.warning(
@@ -207,7 +223,13 @@ export class SmtpServer {
         credentials: this.#accounts,
         authGuard: this.#guard,
         rateLimiter: this.#rates,
-        queue: this.#queue,
+        queue: {
+          enqueue: async (req) => {
+            const id = await this.#queue.enqueue(req);
+            this.#worker.kick();
+            return id;
+          },
+        },
         trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
         ...(tlsInfo ? { tls: tlsInfo } : {}),
       });
@@ -237,6 +259,7 @@ export class SmtpServer {
     const old = this.#snap.config;
     this.#snap = await SmtpServer.#snapshot(config, this.#accounts);
     this.#guard.configure(config.auth);
+    this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
     if (JSON.stringify(old.listen) !== JSON.stringify(config.listen)) {
       this.#log.warning("listen addresses changed; restart postie to apply them", {
@@ -269,6 +292,7 @@ export class SmtpServer {
     for (const c of this.#conns) c.destroy();
     await Promise.all([...this.#done]);
     await closed;
+    await this.#worker.stop();
     this.#accounts.close();
     this.#queue.close();
     this.#rates.close();

@@ -1,0 +1,201 @@
+/**
+ * Outbound delivery between two postie instances on loopback: A (a.test) delivers through
+ * its queue to B (b.test), found by MX in a loopback DNS zone. Failures end in a retry or a
+ * DSN, never in silence.
+ */
+import assert from "node:assert/strict";
+import { QueueStore } from "../../src/queue/store.ts";
+import {
+  serverCert,
+  SmtpTestClient,
+  startTestServer,
+  TEST_PASSWORD,
+  type TestServer,
+} from "../support/harness.ts";
+import type { ZoneRecord } from "../support/dns_server.ts";
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function startB(port = 0, dataDir?: string): Promise<TestServer> {
+  return startTestServer({
+    config: {
+      hostname: "mx.b.test",
+      domains: ["b.test"],
+      listen: { smtp: [`127.0.0.1:${port}`], submission: [], submissions: [] },
+    },
+    accounts: ["bob@b.test"],
+    ...(dataDir ? { dataDir } : {}),
+  });
+}
+
+function startA(bPort: number): Promise<TestServer> {
+  return startTestServer({
+    config: {
+      hostname: "mx.a.test",
+      domains: ["a.test"],
+      outbound: { port: bPort },
+      queue: { retry_initial: "1s", retry_max: "1s" },
+      auth: { failure_delay_ms: 0 },
+    },
+    accounts: ["alice@a.test"],
+  });
+}
+
+const ZONE: ZoneRecord[] = [
+  { name: "b.test", type: "MX", data: { preference: 10, exchange: "mx.b.test" } },
+  { name: "mx.b.test", type: "A", data: "127.0.0.1" },
+  { name: "nowhere.test", type: "MX", data: { preference: 10, exchange: "gone.nowhere.test" } },
+  { name: "nullmx.test", type: "MX", data: { preference: 0, exchange: "." } },
+  { name: "down.test", type: "A", data: "127.0.0.1" },
+];
+
+/** Submit one message from alice@a.test through A's submission port. */
+async function submit(a: TestServer, to: string[], subject: string): Promise<void> {
+  const c = await SmtpTestClient.connect(a.port("submission"));
+  try {
+    await c.reply();
+    await c.cmd("EHLO laptop.a.test");
+    await c.starttls(await serverCert(a), "mx.a.test");
+    await c.cmd("EHLO laptop.a.test");
+    const auth = await c.cmd(`AUTH PLAIN ${btoa(`\0alice@a.test\0${TEST_PASSWORD}`)}`);
+    assert.equal(auth.code, 235, auth.raw);
+    assert.equal((await c.cmd("MAIL FROM:<alice@a.test>")).code, 250);
+    for (const t of to) assert.equal((await c.cmd(`RCPT TO:<${t}>`)).code, 250);
+    await c.cmd("DATA");
+    await c.send(
+      `From: Alice <alice@a.test>\r\nTo: ${
+        to.join(", ")
+      }\r\nSubject: ${subject}\r\n\r\nHello B.\r\n.\r\n`,
+    );
+    const r = await c.reply();
+    assert.equal(r.code, 250, r.raw);
+  } finally {
+    c.close();
+  }
+}
+
+async function find(t: TestServer, who: string, needle: string): Promise<string | undefined> {
+  for (const f of await t.newMail(who)) {
+    const text = await Deno.readTextFile(f);
+    if (text.includes(needle)) return text;
+  }
+  return undefined;
+}
+
+function queueOf(t: TestServer) {
+  return QueueStore.open(t.dataDir).then((q) => {
+    try {
+      return q.list();
+    } finally {
+      q.close();
+    }
+  });
+}
+
+Deno.test("A delivers to B by MX; the message arrives in B's Maildir and leaves A's queue", async () => {
+  const b = await startB();
+  const a = await startA(b.port("smtp"));
+  a.dns.setRecords(ZONE);
+  try {
+    await submit(a, ["bob@b.test"], "A to B");
+    const text = await waitFor("delivery to B", () => find(b, "bob@b.test", "Subject: A to B"));
+    assert.match(text, /Received: from mx\.a\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.b\.test/);
+    assert.match(text, /with ESMTPS id/, "A used STARTTLS");
+    assert.match(text, /Received: by mx\.a\.test \(postie\) with ESMTPSA id/);
+    await waitFor("A's queue to empty", async () => (await queueOf(a)).length === 0 || undefined);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("B down: A retries and delivers once B is back", async () => {
+  const b1 = await startB();
+  const port = b1.port("smtp");
+  const bDir = await Deno.makeTempDir({ prefix: "postie-b-" });
+  await b1.close();
+  const a = await startA(port);
+  a.dns.setRecords(ZONE);
+  let b2: TestServer | undefined;
+  try {
+    await submit(a, ["bob@b.test"], "retry me");
+    const deferred = await waitFor("a deferred attempt", async () => {
+      const q = await queueOf(a);
+      const r = q[0]?.recipients[0];
+      return r && r.attempts >= 1 && r.status === "queued" ? r : undefined;
+    });
+    assert.match(deferred.lastError ?? "", /127\.0\.0\.1/);
+    b2 = await startB(port, bDir);
+    await waitFor("delivery after B returns", () => find(b2!, "bob@b.test", "Subject: retry me"));
+    await waitFor("A's queue to empty", async () => (await queueOf(a)).length === 0 || undefined);
+  } finally {
+    await a.close();
+    await b2?.close();
+    await Deno.remove(bDir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("B answers 550: the sender gets a DSN in the Maildir, the good recipient is delivered", async () => {
+  const b = await startB();
+  const a = await startA(b.port("smtp"));
+  a.dns.setRecords(ZONE);
+  try {
+    await submit(a, ["bob@b.test", "nobody@b.test"], "partly bad");
+    await waitFor("bob's copy", () => find(b, "bob@b.test", "Subject: partly bad"));
+    const dsn = await waitFor("the DSN", () => find(a, "alice@a.test", "Final-Recipient"));
+    assert.match(dsn, /^Return-Path: <>\r\n/);
+    assert.match(dsn, /From: Mail Delivery System <MAILER-DAEMON@mx\.a\.test>/);
+    assert.match(dsn, /Content-Type: multipart\/report; report-type=delivery-status/);
+    assert.match(dsn, /Final-Recipient: rfc822; ?nobody@b\.test/);
+    assert.match(dsn, /Action: failed/);
+    assert.match(dsn, /Status: 5\.1\.1/);
+    assert.match(dsn, /Diagnostic-Code: smtp; ?550 5\.1\.1/);
+    assert.match(dsn, /Subject: partly bad/, "the original header is returned");
+    assert.doesNotMatch(dsn, /Final-Recipient: rfc822; ?bob@b\.test/);
+    await waitFor("A's queue to empty", async () => (await queueOf(a)).length === 0 || undefined);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("MX nowhere, null MX and NXDOMAIN bounce at once; SERVFAIL is retried", async () => {
+  const a = await startA(1);
+  a.dns.setRecords(ZONE);
+  a.dns.setFault("down.test", "MX", "servfail");
+  try {
+    const cases: [string, string][] = [
+      ["x@nowhere.test", "5.4.4"],
+      ["x@nullmx.test", "5.1.10"],
+      ["x@nxdomain.test", "5.1.2"],
+    ];
+    for (const [rcpt, status] of cases) {
+      await submit(a, [rcpt], `bounce ${rcpt}`);
+      const dsn = await waitFor(
+        `DSN for ${rcpt}`,
+        () =>
+          find(a, "alice@a.test", `Final-Recipient: rfc822; ${rcpt}`) ??
+            find(a, "alice@a.test", `Final-Recipient: rfc822;${rcpt}`),
+      );
+      assert.match(dsn, new RegExp(`Status: ${status.replaceAll(".", "\\.")}`));
+    }
+    await submit(a, ["x@down.test"], "servfail");
+    const r = await waitFor("a deferred attempt", async () => {
+      const m = (await queueOf(a)).find((m) => m.recipients[0]?.address === "x@down.test");
+      return m && m.recipients[0]!.attempts >= 1 ? m.recipients[0] : undefined;
+    });
+    assert.equal(r.status, "queued");
+    assert.match(r.lastError ?? "", /MX lookup/);
+    assert.equal(await find(a, "alice@a.test", "x@down.test"), undefined, "no DSN for a retry");
+  } finally {
+    await a.close();
+  }
+});
