@@ -397,3 +397,74 @@ Deno.test("postie relay-check reports every probe refused against postie and exi
     await cleanup(i);
   }
 });
+
+Deno.test("postie queue show/flush/bounce/delete act on a running server's queue", async () => {
+  const i = await instance();
+  let proc: Deno.ChildProcess | undefined;
+  try {
+    i.dns.setRecords([
+      {
+        name: "elsewhere.example",
+        type: "MX",
+        data: { preference: 10, exchange: "mx.elsewhere.example" },
+      },
+      { name: "mx.elsewhere.example", type: "A", data: "127.0.0.1" },
+    ]);
+    // Nothing listens on port 1: every attempt fails and the mail stays queued.
+    await i.writeConfig(
+      "relay:\n  trusted_networks: [127.0.0.1]\noutbound:\n  port: 1\n" +
+        "queue:\n  retry_initial: 1h\n  delay_warning: 0\n",
+    );
+    await postie(["user", "add", "alice@example.test", "--config", i.configPath]);
+    proc = serve(i);
+    await waitForPort(i.smtp);
+    const c = await SmtpTestClient.connect(i.smtp);
+    await c.reply();
+    for (const n of [1, 2]) {
+      const r = await sendMail(
+        c,
+        "alice@example.test",
+        ["friend@elsewhere.example"],
+        `Subject: q${n}\r\n\r\nx`,
+      );
+      assert.equal(r.code, 250);
+      await c.cmd("RSET");
+    }
+    c.close();
+    const q = ["--config", i.configPath];
+    const ids = (await postie(["queue", "list", ...q])).stdout.match(/^[0-9a-z]{18}\b/gm) ?? [];
+    assert.equal(ids.length, 2);
+    const show = await postie(["queue", "show", ids[0]!, ...q]);
+    assert.equal(show.code, 0);
+    assert.match(show.stdout, /Subject: q1/);
+    const flush = await postie(["queue", "flush", ...q]);
+    assert.match(flush.stdout, /2 recipient\(s\) due/);
+    const bounce = await postie(["queue", "bounce", ids[0]!, ...q]);
+    assert.match(bounce.stdout, /1 recipient\(s\) of \w+ failed/);
+    // The running server sends the DSN to the local sender and forgets the message.
+    const box = join(i.dir, "data", "mail", "example.test", "alice", "new");
+    let dsn = "";
+    for (let n = 0; n < 100 && dsn === ""; n++) {
+      for await (const e of Deno.readDir(box)) dsn = await Deno.readTextFile(join(box, e.name));
+      if (dsn === "") await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(dsn, /Status: 5\.0\.0/);
+    assert.match(dsn, /cancelled by the administrator/);
+    const del = await postie(["queue", "delete", ids[1]!, ...q]);
+    assert.match(del.stdout, /Deleted/);
+    for (let n = 0; n < 50; n++) {
+      if ((await postie(["queue", "list", ...q])).stdout.includes("queue is empty")) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match((await postie(["queue", "list", ...q])).stdout, /queue is empty/);
+    const missing = await postie(["queue", "show", "zzzzzzzzzzzzzzzzzz", ...q]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no message/);
+  } finally {
+    if (proc) {
+      proc.kill("SIGTERM");
+      await proc.status;
+    }
+    await cleanup(i);
+  }
+});

@@ -199,3 +199,88 @@ Deno.test("MX nowhere, null MX and NXDOMAIN bounce at once; SERVFAIL is retried"
     await a.close();
   }
 });
+
+Deno.test("a delay warning reaches the sender once; the message stays queued", async () => {
+  const a = await startTestServer({
+    config: {
+      hostname: "mx.a.test",
+      domains: ["a.test"],
+      outbound: { port: 1 },
+      queue: { retry_initial: "1s", retry_max: "1s", delay_warning: "1s" },
+      auth: { failure_delay_ms: 0 },
+    },
+    accounts: ["alice@a.test"],
+  });
+  a.dns.setRecords(ZONE);
+  try {
+    await submit(a, ["bob@b.test"], "slow one");
+    const dsn = await waitFor(
+      "the delay warning",
+      () => find(a, "alice@a.test", "Action: delayed"),
+    );
+    assert.match(dsn, /Subject: Delayed Mail/);
+    assert.match(dsn, /Final-Recipient: rfc822; ?bob@b\.test/);
+    assert.match(dsn, /Will-Retry-Until: /);
+    await new Promise((r) => setTimeout(r, 2500));
+    const warnings = [];
+    for (const f of await a.newMail("alice@a.test")) {
+      if ((await Deno.readTextFile(f)).includes("Action: delayed")) warnings.push(f);
+    }
+    assert.equal(warnings.length, 1, "warned once");
+    const q = await queueOf(a);
+    assert.equal(q[0]?.recipients[0]?.status, "queued");
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("IPv6 first: an MX host with AAAA and A is reached over IPv6", async () => {
+  const b = await startTestServer({
+    config: {
+      hostname: "mx.b.test",
+      domains: ["b.test"],
+      listen: { smtp: ["[::1]:0"], submission: [], submissions: [] },
+    },
+    accounts: ["bob@b.test"],
+  });
+  const a = await startA(b.port("smtp"));
+  a.dns.setRecords([
+    { name: "b.test", type: "MX", data: { preference: 10, exchange: "mx.b.test" } },
+    { name: "mx.b.test", type: "AAAA", data: "::1" },
+    // Nothing listens there: were IPv4 tried first, the attempt would fail.
+    { name: "mx.b.test", type: "A", data: "127.0.0.254" },
+  ]);
+  try {
+    await submit(a, ["bob@b.test"], "over v6");
+    const text = await waitFor("delivery over IPv6", () => find(b, "bob@b.test", "over v6"));
+    assert.match(text, /Received: from mx\.a\.test \(\[IPv6:::1\]\)/);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("outbound.smarthost routes all mail through one relay, ignoring MX", async () => {
+  const b = await startB();
+  const a = await startTestServer({
+    config: {
+      hostname: "mx.a.test",
+      domains: ["a.test"],
+      outbound: { smarthost: { host: "127.0.0.1", port: b.port("smtp"), tls: "none" } },
+      auth: { failure_delay_ms: 0 },
+    },
+    accounts: ["alice@a.test"],
+  });
+  // No DNS records at all: only the smarthost can deliver this.
+  try {
+    await submit(a, ["bob@b.test"], "via smarthost");
+    const text = await waitFor(
+      "delivery via the smarthost",
+      () => find(b, "bob@b.test", "via smarthost"),
+    );
+    assert.match(text, /with ESMTP id/, "tls: none means plain text");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
