@@ -330,7 +330,18 @@ Deno.test("postie queue list shows queued outbound mail while the server runs", 
   const i = await instance();
   let proc: Deno.ChildProcess | undefined;
   try {
-    await i.writeConfig("relay:\n  trusted_networks: [127.0.0.1]\n");
+    i.dns.setRecords([
+      {
+        name: "elsewhere.example",
+        type: "MX",
+        data: { preference: 10, exchange: "mx.elsewhere.example" },
+      },
+      { name: "mx.elsewhere.example", type: "A", data: "127.0.0.1" },
+    ]);
+    // Delivery is attempted to loopback port 1, where nothing listens: the mail stays queued.
+    await i.writeConfig(
+      "relay:\n  trusted_networks: [127.0.0.1]\noutbound:\n  port: 1\nqueue:\n  retry_initial: 1h\n",
+    );
     const empty = await postie(["queue", "list", "--config", i.configPath]);
     assert.equal(empty.code, 0, empty.stderr);
     assert.match(empty.stdout, /queue is empty/);

@@ -15,6 +15,17 @@ import {
 const b64 = (s: string) => btoa(s);
 const plain = (user: string, pw: string) => b64(`\0${user}\0${pw}`);
 
+/** Outbound mail stays queued: its MX is loopback port 1, where nothing listens. */
+const KEEP_QUEUED = { outbound: { port: 1 }, queue: { retry_initial: "1h", delay_warning: "0" } };
+const ELSEWHERE = [
+  {
+    name: "elsewhere.example",
+    type: "MX" as const,
+    data: { preference: 10, exchange: "mx.elsewhere.example" },
+  },
+  { name: "mx.elsewhere.example", type: "A" as const, data: "127.0.0.1" },
+];
+
 const BASE = {
   aliases: {
     "sales@example.test": "alice@example.test",
@@ -221,12 +232,13 @@ Deno.test("a user sends only as their own addresses (553 5.7.1 otherwise)", asyn
 });
 
 Deno.test("submitted mail: local copies delivered, remote recipients queued, headers fixed up", async () => {
-  await withServer({}, async (t) => {
+  await withServer(KEEP_QUEUED, async (t) => {
+    t.dns.setRecords(ELSEWHERE);
     const c = await submit(t, "alice@example.test");
     await c.cmd("MAIL FROM:<alice@example.test>");
     assert.equal((await c.cmd("RCPT TO:<bob@example.test>")).code, 250);
     assert.equal((await c.cmd("RCPT TO:<friend@elsewhere.example>")).code, 250);
-    assert.equal((await c.cmd("RCPT TO:<other@[192.0.2.7]>")).code, 250);
+    assert.equal((await c.cmd("RCPT TO:<other@[127.0.0.1]>")).code, 250);
     await c.cmd("DATA");
     await c.send("From: Alice <alice@example.test>\r\nSubject: hello\r\n\r\nhi\r\n.\r\n");
     assert.equal((await c.reply()).code, 250);
@@ -245,7 +257,7 @@ Deno.test("submitted mail: local copies delivered, remote recipients queued, hea
       assert.equal(list[0]!.account, "alice@example.test");
       assert.deepEqual(list[0]!.recipients.map((r) => [r.address, r.status]), [
         ["friend@elsewhere.example", "queued"],
-        ["other@[192.0.2.7]", "queued"],
+        ["other@[127.0.0.1]", "queued"],
       ]);
       const body = await Deno.readTextFile(q.bodyPath(list[0]!.id));
       assert.match(body, /Subject: hello\r\n\r\nhi\r\n$/);
@@ -314,7 +326,8 @@ Deno.test("implicit TLS (465): AUTH and submission work", async () => {
 });
 
 Deno.test("relay.trusted_networks lets a listed network relay without AUTH; SPF is skipped", async () => {
-  await withServer({ relay: { trusted_networks: ["127.0.0.0/8"] } }, async (t) => {
+  await withServer({ relay: { trusted_networks: ["127.0.0.0/8"] }, ...KEEP_QUEUED }, async (t) => {
+    t.dns.setRecords(ELSEWHERE);
     const c = await SmtpTestClient.connect(t.port("smtp"));
     await c.reply();
     await c.cmd("EHLO app.example.net");
