@@ -82,6 +82,8 @@ export interface Config {
     concurrency: number;
     perDomainConcurrency: number;
   };
+  /** `postie check`: DNS blocklists (RFC 5782) to look our addresses up in. */
+  check: { dnsbl: string[] };
   outbound: {
     port: number;
     sourceIpv4?: string;
@@ -185,6 +187,8 @@ export const KNOWN_KEYS: readonly string[] = [
   "outbound.smarthost.username",
   "outbound.smarthost.password_file",
   "outbound.routes",
+  "check",
+  "check.dnsbl",
   "log",
   "log.level",
   "log.format",
@@ -225,6 +229,9 @@ const DEFAULT_AUTH: Config["auth"] = {
 
 // Enough for a person, far too little for a spam run: 1,007 mails in a day cannot happen.
 const DEFAULT_RATE_LIMITS: Config["rateLimits"] = { messagesPerHour: 100, recipientsPerDay: 300 };
+
+// The blocklists most receivers consult (the ones that listed the server in the story).
+const DEFAULT_DNSBL = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"];
 
 const HOUR_MS = 3600_000;
 const DEFAULT_QUEUE: Config["queue"] = {
@@ -272,6 +279,7 @@ export function embeddedDefault(): Config {
     rateLimits: { ...DEFAULT_RATE_LIMITS },
     queue: { ...DEFAULT_QUEUE },
     outbound: { port: 25, requireTls: false, routes: new Map() },
+    check: { dnsbl: [...DEFAULT_DNSBL] },
     log: { level: "info", format: "text" },
   };
 }
@@ -484,6 +492,7 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
   const auth = r.section(top, "auth", "auth");
   const rate = r.section(top, "rate_limits", "rate_limits");
   const queue = r.section(top, "queue", "queue");
+  const check = r.section(top, "check", "check");
   const outbound = r.section(top, "outbound", "outbound");
   const routes = new Map<string, Relay>();
   const routesObj = outbound["routes"];
@@ -771,6 +780,11 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
         4,
         1,
         100,
+      ),
+    },
+    check: {
+      dnsbl: r.stringList(check, "dnsbl", "check.dnsbl", DEFAULT_DNSBL).map((z, i) =>
+        r.domain(z, `check.dnsbl[${i}]`)
       ),
     },
     outbound: {
