@@ -22,6 +22,11 @@ export interface MailboxRef {
   address: string;
   local: string;
   domain: string;
+  /**
+   * A Maildir++ folder name such as "Junk" (stored as `.Junk/`, as Dovecot reads it), or
+   * undefined for the INBOX.
+   */
+  folder?: string;
 }
 
 /** A failed delivery; `temporary` maps to 4xx, else 5xx. */
@@ -50,9 +55,12 @@ export async function syncDir(path: string): Promise<void> {
   }
 }
 
-/** The directory of a mailbox. */
+/** The directory of a mailbox (or of one of its Maildir++ folders). */
 export function mailboxDir(root: string, box: MailboxRef): string {
-  return join(root, box.domain, box.local);
+  const dir = join(root, box.domain, box.local);
+  if (box.folder === undefined) return dir;
+  if (!/^[A-Za-z0-9_-]+$/.test(box.folder)) throw new TypeError(`Bad folder "${box.folder}"`);
+  return join(dir, `.${box.folder}`);
 }
 
 /** Create a Maildir (tmp, new, cur) durably, including missing parents. */
@@ -125,9 +133,13 @@ export class MaildirStore {
     return `${sec}.M${usec}P${Deno.pid}Q${this.#counter}.${this.#host},S=${size}`;
   }
 
-  async #ensure(dir: string): Promise<void> {
+  async #ensure(dir: string, folder: boolean): Promise<void> {
     if (this.#ready.has(dir)) return;
     await createMaildir(dir);
+    if (folder) {
+      // Maildir++: a folder is marked by an empty "maildirfolder" file.
+      await Deno.writeFile(join(dir, "maildirfolder"), new Uint8Array(), { mode: 0o600 });
+    }
     this.#ready.add(dir);
   }
 
@@ -150,7 +162,7 @@ export class MaildirStore {
     try {
       for (const box of boxes) {
         const dir = mailboxDir(this.root, box);
-        await this.#ensure(dir);
+        await this.#ensure(dir, box.folder !== undefined);
         const header = encoder.encode(headerFor(box));
         const name = this.#uniqueName(header.length + contentSize);
         const tmp = join(dir, "tmp", name);
