@@ -82,6 +82,12 @@ export interface Config {
     concurrency: number;
     perDomainConcurrency: number;
   };
+  /**
+   * DMARC (RFC 7489) on inbound mail: how to apply the sender domain's policy, per local
+   * (recipient) domain: "enforce" as published, "quarantine" (never refuse, Junk instead),
+   * "monitor" (record only).
+   */
+  dmarc: { mode: DmarcMode; domains: Map<string, DmarcMode> };
   /** `postie check`: DNS blocklists (RFC 5782) to look our addresses up in. */
   check: { dnsbl: string[] };
   outbound: {
@@ -98,6 +104,9 @@ export interface Config {
   authservId: string;
   log: { level: "debug" | "info" | "warning" | "error"; format: "text" | "json" };
 }
+
+/** How a local domain applies DMARC policies of senders. */
+export type DmarcMode = "enforce" | "quarantine" | "monitor";
 
 /** A relay host for outbound mail (smarthost or per-domain route). */
 export interface Relay {
@@ -189,6 +198,9 @@ export const KNOWN_KEYS: readonly string[] = [
   "outbound.routes",
   "check",
   "check.dnsbl",
+  "dmarc",
+  "dmarc.mode",
+  "dmarc.domains",
   "log",
   "log.level",
   "log.format",
@@ -280,6 +292,7 @@ export function embeddedDefault(): Config {
     queue: { ...DEFAULT_QUEUE },
     outbound: { port: 25, requireTls: false, routes: new Map() },
     check: { dnsbl: [...DEFAULT_DNSBL] },
+    dmarc: { mode: "enforce", domains: new Map() },
     log: { level: "info", format: "text" },
   };
 }
@@ -493,6 +506,25 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
   const rate = r.section(top, "rate_limits", "rate_limits");
   const queue = r.section(top, "queue", "queue");
   const check = r.section(top, "check", "check");
+  const dmarc = r.section(top, "dmarc", "dmarc");
+  const dmarcMode = (v: string, path: string): DmarcMode => {
+    if (!["enforce", "quarantine", "monitor"].includes(v)) {
+      r.fail(path, "must be enforce, quarantine or monitor", v);
+    }
+    return v as DmarcMode;
+  };
+  const dmarcDomains = new Map<string, DmarcMode>();
+  const dd = dmarc["domains"];
+  if (dd !== undefined && dd !== null) {
+    if (typeof dd !== "object" || Array.isArray(dd)) {
+      r.fail("dmarc.domains", "must be a mapping of local domain to mode", dd);
+    }
+    for (const [d, v] of Object.entries(dd as Obj)) {
+      const dom = r.domain(d, `dmarc.domains.${d}`);
+      if (!domains.includes(dom)) r.fail(`dmarc.domains.${d}`, "must be a local domain", d);
+      dmarcDomains.set(dom, dmarcMode(String(v), `dmarc.domains.${d}`));
+    }
+  }
   const outbound = r.section(top, "outbound", "outbound");
   const routes = new Map<string, Relay>();
   const routesObj = outbound["routes"];
@@ -781,6 +813,10 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
         1,
         100,
       ),
+    },
+    dmarc: {
+      mode: dmarcMode(r.string(dmarc, "mode", "dmarc.mode", "enforce"), "dmarc.mode"),
+      domains: dmarcDomains,
     },
     check: {
       dnsbl: r.stringList(check, "dnsbl", "check.dnsbl", DEFAULT_DNSBL).map((z, i) =>

@@ -9,7 +9,12 @@ function keyPaths(doc: Record<string, unknown>, prefix = ""): string[] {
   for (const [k, v] of Object.entries(doc)) {
     const path = prefix ? `${prefix}.${k}` : k;
     out.push(path);
-    const isMap = ["aliases", "submission.allowed_senders", "outbound.routes"].includes(path);
+    const isMap = [
+      "aliases",
+      "submission.allowed_senders",
+      "outbound.routes",
+      "dmarc.domains",
+    ].includes(path);
     if (!isMap && v && typeof v === "object" && !Array.isArray(v)) {
       out.push(...keyPaths(v as Record<string, unknown>, path));
     }
