@@ -20,6 +20,10 @@ import { SmtpServer } from "./src/server/server.ts";
 import { VERSION } from "./src/version.ts";
 import { formatQueueList, QueueStore } from "./src/queue/store.ts";
 import { formatReport, runRelayCheck } from "./src/relaycheck/relay_check.ts";
+import { keygenSelector, loadOrCreateDomainKeys, rotateDomainKeys } from "./src/dkim/mod.ts";
+import { formatZone, recommendedRecords } from "./src/dnscheck/records.ts";
+import { checkDomain, formatCheck } from "./src/dnscheck/check.ts";
+import { makeResolver } from "./src/dns/make.ts";
 import { join } from "node:path";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
@@ -34,6 +38,10 @@ Usage:
   postie queue list|show ID|flush [ID]|delete ID|bounce ID [--config FILE]
                                           the outbound queue (works while the server runs:
                                           it picks up changes within a second)
+  postie dns [DOMAIN] [--config FILE]     the DNS records to publish, with explanations
+  postie check [DOMAIN] [--config FILE]   check the live DNS (MX, SPF, DKIM, DMARC, PTR, DNSBL)
+  postie dkim keygen DOMAIN [--selector S] [--config FILE]
+                                          add DKIM keys (rotation: new keys sign from now on)
   postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
                                           try every open-relay trick against your server
   postie --help | --version
@@ -157,6 +165,40 @@ async function user(sub: string | undefined, rest: string[], values: Flags): Pro
   }
 }
 
+// postie dns / postie check for one domain or all local domains.
+async function dnsCommand(cmd: "dns" | "check", domain: string | undefined, values: Flags) {
+  const config = await getConfig(values.config);
+  const domains = domain ? [domain.toLowerCase()] : config.domains;
+  for (const d of domains) {
+    if (!config.domains.includes(d)) fail(`"${d}" is not a local domain`);
+  }
+  let bad = 0;
+  for (const d of domains) {
+    const keys = await loadOrCreateDomainKeys(config.dataDir, d);
+    if (cmd === "dns") {
+      const notes = config.outbound.sourceIpv4 || config.outbound.sourceIpv6 ? [] : [
+        "Set outbound.source_ipv4 / source_ipv6 in the config to your server's public",
+        "addresses to get the A/AAAA, PTR and SPF ip4:/ip6: records too.",
+      ];
+      say(formatZone(recommendedRecords(config, d, keys), [`Records for ${d}`, ...notes]));
+      say("");
+      continue;
+    }
+    const items = await checkDomain(config, d, {
+      resolver: await makeResolver(config.dns),
+      keys,
+      dnsbl: config.check.dnsbl,
+    });
+    say(`${d}:`);
+    say(formatCheck(items));
+    bad += items.filter((i) => i.status !== "OK").length;
+  }
+  if (bad > 0) {
+    say(`${bad} problem(s) found`);
+    Deno.exit(1);
+  }
+}
+
 async function queue(sub: string | undefined, rest: string[], values: Flags): Promise<void> {
   const config = await getConfig(values.config);
   const q = await QueueStore.open(config.dataDir);
@@ -202,6 +244,7 @@ interface Flags {
   to?: string;
   domain?: string;
   local?: string;
+  selector?: string;
   "password-stdin"?: boolean;
   help?: boolean;
   version?: boolean;
@@ -219,6 +262,7 @@ async function main(args: string[]): Promise<void> {
         to: { type: "string" },
         domain: { type: "string" },
         local: { type: "string" },
+        selector: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -245,6 +289,25 @@ async function main(args: string[]): Promise<void> {
         return await user(sub, rest, values);
       case "queue":
         return await queue(sub, rest, values);
+      case "dns":
+      case "check":
+        return await dnsCommand(cmd, sub, values);
+      case "dkim": {
+        if (sub !== "keygen" || !rest[0]) {
+          fail("usage: postie dkim keygen DOMAIN [--selector S] [--config FILE]", 2);
+        }
+        const config = await getConfig(values.config);
+        const domain = rest[0].toLowerCase();
+        if (!config.domains.includes(domain)) fail(`"${domain}" is not a local domain`);
+        const keys = values.selector
+          ? await keygenSelector(config.dataDir, domain, values.selector)
+          : await rotateDomainKeys(config.dataDir, domain);
+        say(`DKIM keys of ${domain}: ${keys.map((k) => k.selector).join(", ")}`);
+        say(
+          "Publish the new records (postie dns), then restart or reload postie to sign with them.",
+        );
+        return;
+      }
       case "relay-check": {
         // Unauthenticated probes toward an external address; never sends DATA.
         const target = sub ? parseHostPort(sub, 25) : undefined;

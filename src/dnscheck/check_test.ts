@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { validateConfig } from "../config/config.ts";
 import { StubResolver } from "../dns/stub_resolver.ts";
 import { TestDnsServer, type ZoneRecord } from "../../tests/support/dns_server.ts";
+import { parseZone } from "../../tests/support/zone.ts";
 import { checkDomain } from "./check.ts";
 import { formatZone, recommendedRecords } from "./records.ts";
 
@@ -22,33 +23,6 @@ const keys = [
     dnsRecord: "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
   },
 ];
-
-/** Parse the zone text `postie dns` prints back into records, as a DNS admin pastes it. */
-function parseZone(text: string): ZoneRecord[] {
-  const out: ZoneRecord[] = [];
-  for (const line of text.split("\n")) {
-    if (line.startsWith(";") || line.trim() === "") continue;
-    const m = /^(\S+)\. 3600 IN (\S+) (.*)$/.exec(line);
-    assert.ok(m, `unparseable zone line: ${line}`);
-    const [, name, type, rdata] = m as unknown as [string, string, string, string];
-    if (type === "TXT") {
-      const parts = [...rdata.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((p) =>
-        p[1]!.replace(/\\(.)/g, "$1")
-      );
-      out.push({ name, type: "TXT", data: parts });
-    } else if (type === "MX") {
-      const [pref, ex] = rdata.split(" ");
-      out.push({
-        name,
-        type: "MX",
-        data: { preference: Number(pref), exchange: ex!.replace(/\.$/, "") },
-      });
-    } else {
-      out.push({ name, type, data: rdata.replace(/\.$/, "") } as ZoneRecord);
-    }
-  }
-  return out;
-}
 
 async function run(records: ZoneRecord[], extra?: (dns: TestDnsServer) => void) {
   const dns = await TestDnsServer.start();

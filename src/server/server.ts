@@ -23,6 +23,7 @@ import { AuthGuard } from "../auth/guard.ts";
 import { RateLimiter } from "../policy/rate_limit.ts";
 import { QueueStore } from "../queue/store.ts";
 import { DeliveryWorker } from "../queue/worker.ts";
+import { activeSigningKeys, type DkimSigningKey, loadOrCreateDomainKeys } from "../dkim/mod.ts";
 import { inCidr } from "../spf/spf.ts";
 
 /** A bound listener. */
@@ -38,6 +39,8 @@ interface Snapshot {
   sink: MaildirStore;
   tls: tls.SecureContext | null;
   resolver: Resolver;
+  /** Active DKIM keys per local domain, created on first start (RFC 6376). */
+  dkim: Map<string, DkimSigningKey[]>;
 }
 
 function newSessionId(): string {
@@ -97,6 +100,16 @@ export class SmtpServer {
       sink: new MaildirStore(join(config.dataDir, "mail"), config.hostname),
       tls: secureContext(material),
       resolver: await makeResolver(config.dns),
+      dkim: new Map(
+        await Promise.all(
+          config.domains.map(async (d) =>
+            [d, activeSigningKeys(await loadOrCreateDomainKeys(config.dataDir, d))] as [
+              string,
+              DkimSigningKey[],
+            ]
+          ),
+        ),
+      ),
     };
   }
 
@@ -231,6 +244,7 @@ export class SmtpServer {
           },
         },
         trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
+        dkimKeys: snap.dkim,
         ...(tlsInfo ? { tls: tlsInfo } : {}),
       });
       await transport.run(session);

@@ -30,6 +30,8 @@ import {
 import { type AuthGuard, checkCredentials, type CredentialStore } from "../auth/guard.ts";
 import type { RateLimiter } from "../policy/rate_limit.ts";
 import { fromAddresses, mayUseAddress } from "../policy/senders.ts";
+import { type DkimResult, type DkimSigningKey, signMessage, verifyMessage } from "../dkim/mod.ts";
+import { authorDomain, type DmarcOutcome, evaluateDmarc } from "../dmarc/dmarc.ts";
 
 /** What the session asks the transport to do next. */
 export type Action =
@@ -79,6 +81,8 @@ export interface SessionOptions {
   queue?: OutboundQueue;
   /** The peer is in relay.trusted_networks: it may relay without authentication. */
   trusted?: boolean;
+  /** Active DKIM signing keys per local domain (RFC 6376), for mail we originate. */
+  dkimKeys?: ReadonlyMap<string, readonly DkimSigningKey[]>;
   now?: () => Date;
 }
 
@@ -127,6 +131,16 @@ function quoteValue(s: string): string {
   const clean = s.replace(/[^\x20-\x7e]/g, "?").slice(0, 512);
   if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.@]+$/.test(clean) && !clean.startsWith(".")) return clean;
   return `"${clean.replace(/(["\\])/g, "\\$1")}"`;
+}
+
+function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }
 
 // Strict base64 (RFC 4648 §4) decoded as UTF-8; null when either fails.
@@ -595,13 +609,25 @@ export class Session {
       tx.rcpts.length === 1 ? rcpts[0] : undefined,
       tx,
     );
-    const trace = this.#authHeaders(tx) + received + fixups;
     // RFC 8601 §5: nobody else may speak for our authserv-id.
     const ours = this.#o.config.authservId.toLowerCase();
     const content = removeHeaderFields(
       parts,
       (name, value) => name === "authentication-results" && authservIdOf(value) === ours,
     );
+    let authResults = "";
+    let signature = "";
+    if (tx.spf) {
+      // Mail from the outside: verify DKIM (RFC 6376 §6), then DMARC (RFC 7489 §6.6).
+      const verdict = await this.#verifyInbound(tx, content);
+      authResults = this.#authHeaders(tx, verdict.dkim, verdict.dmarc);
+      const refusal = this.#applyDmarc(verdict.dmarc, boxes);
+      if (refusal) return fail(refusal, "DMARC policy");
+    } else if (this.#user || this.#o.trusted) {
+      // Mail we originate: sign it (RFC 6376 §5) with the From domain's keys when local.
+      signature = await this.#sign(fixups, content, from);
+    }
+    const trace = authResults + received + signature + fixups;
     const returnPath = `Return-Path: <${from}>\r\n`;
     let outboundId: string | undefined;
     try {
@@ -647,7 +673,7 @@ export class Session {
   }
 
   // RFC 8601 Authentication-Results and RFC 7208 §9.1 Received-SPF for the SPF verdict.
-  #authHeaders(tx: Transaction): string {
+  #authHeaders(tx: Transaction, dkim: DkimResult[], dmarc: DmarcOutcome | null): string {
     const spf = tx.spf;
     if (!spf) return "";
     const { config, peer } = this.#o;
@@ -656,7 +682,26 @@ export class Session {
     const nullSender = tx.from === null;
     const identity = nullSender ? "helo" : "mailfrom";
     const prop = nullSender ? `smtp.helo=${helo}` : `smtp.mailfrom=${quoteValue(spf.identity)}`;
-    const ar = `Authentication-Results: ${config.authservId};\r\n\tspf=${r.result} ${prop}\r\n`;
+    // RFC 8601 §2.7: one resinfo per method; RFC 6008 header.b tells signatures apart.
+    const resinfo = [`spf=${r.result} ${prop}`];
+    if (dkim.length === 0) resinfo.push("dkim=none");
+    for (const d of dkim) {
+      const why = d.reason ? ` (${headerSafe(d.reason).slice(0, 80)})` : "";
+      resinfo.push(
+        `dkim=${d.result}${why} header.d=${headerSafe(d.domain || "unknown")}` +
+          ` header.s=${headerSafe(d.selector || "unknown")} header.a=${
+            headerSafe(d.algorithm || "unknown")
+          }` +
+          (d.headerB ? ` header.b=${headerSafe(d.headerB)}` : ""),
+      );
+    }
+    if (dmarc) {
+      const pol = dmarc.policy ? ` (p=${dmarc.policy} dis=${dmarc.disposition})` : "";
+      resinfo.push(
+        `dmarc=${dmarc.result}${pol} header.from=${headerSafe(dmarc.policyDomain ?? "unknown")}`,
+      );
+    }
+    const ar = `Authentication-Results: ${config.authservId};\r\n\t${resinfo.join(";\r\n\t")}\r\n`;
     const who = headerSafe(spf.identity);
     const ip = peer.address;
     const comments: Record<string, string> = {
@@ -700,6 +745,88 @@ export class Session {
     const forClause = forRcpt ? `\r\n\tfor <${forRcpt}>` : "";
     return `Received: from ${helo} (${literal})\r\n\tby ${this.#o.config.hostname} (postie) ` +
       `with ${proto} id ${id}${tls}${forClause};\r\n\t${rfc5322Date(this.#now())}\r\n`;
+  }
+
+  // DKIM results of every signature, and DMARC for the From domain.
+  async #verifyInbound(
+    tx: Transaction,
+    content: readonly Uint8Array[],
+  ): Promise<{ dkim: DkimResult[]; dmarc: DmarcOutcome | null }> {
+    const resolver = this.#o.resolver!;
+    const message = concatParts(content);
+    const dkim = await verifyMessage(message, { resolver, now: this.#now() });
+    const author = authorDomain(headerValues(content, "from"));
+    if (author.domain === null) {
+      return {
+        dkim,
+        dmarc: { result: "permerror", disposition: "none", reason: author.reason },
+      };
+    }
+    const spf = tx.spf!;
+    const spfDomain = spf.identity.slice(spf.identity.lastIndexOf("@") + 1);
+    const dmarc = await evaluateDmarc({
+      fromDomain: author.domain,
+      spf: { result: spf.mailFrom.result, domain: spfDomain },
+      dkim: dkim.map((d) => ({ result: d.result, domain: d.domain })),
+    }, { resolver });
+    dmarc.policyDomain ??= author.domain;
+    this.#o.log.info("DMARC {result} for {domain}", {
+      event: "dmarc",
+      result: dmarc.result,
+      domain: author.domain,
+      disposition: dmarc.disposition,
+      dkim: dkim.map((d) => `${d.domain}:${d.result}`),
+    });
+    return { dkim, dmarc };
+  }
+
+  // The sender domain's DMARC policy, as each recipient domain's dmarc mode allows: reject
+  // (550 5.7.1) only when every mailbox would reject; otherwise quarantined mailboxes get the
+  // message in their Junk folder.
+  #applyDmarc(dmarc: DmarcOutcome | null, boxes: Map<string, MailboxRef>): Reply | undefined {
+    if (!dmarc || dmarc.result !== "fail" || dmarc.disposition === "none") return undefined;
+    const { config } = this.#o;
+    let rejectAll = boxes.size > 0;
+    for (const [key, box] of boxes) {
+      const mode = config.dmarc.domains.get(box.domain) ?? config.dmarc.mode;
+      if (mode === "monitor") {
+        rejectAll = false;
+        continue;
+      }
+      if (dmarc.disposition === "reject" && mode === "enforce") continue;
+      rejectAll = false;
+      boxes.set(key, { ...box, folder: "Junk" });
+    }
+    if (rejectAll) {
+      return reply(
+        550,
+        "5.7.1",
+        `Message rejected by the DMARC policy of ${dmarc.policyDomain} (RFC 7489)`,
+      );
+    }
+    return undefined;
+  }
+
+  // DKIM-Signature fields for mail we originate: the From domain's keys when it is local, else
+  // the envelope sender's domain's.
+  async #sign(fixups: string, content: readonly Uint8Array[], from: string): Promise<string> {
+    const keys = this.#o.dkimKeys;
+    if (!keys) return "";
+    const author = authorDomain(headerValues(content, "from"));
+    const envelope = from.slice(from.lastIndexOf("@") + 1).toLowerCase();
+    const domain = author.domain && keys.has(author.domain)
+      ? author.domain
+      : keys.has(envelope)
+      ? envelope
+      : undefined;
+    if (!domain) return "";
+    const message = concatParts([new TextEncoder().encode(fixups), ...content]);
+    try {
+      return await signMessage(message, keys.get(domain)!, { domain, now: this.#now() });
+    } catch (e) {
+      this.#o.log.warning("not signed: {error}", { event: "dkim_sign_failed", error: String(e) });
+      return "";
+    }
   }
 
   #authOffered(): boolean {

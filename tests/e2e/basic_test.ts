@@ -23,8 +23,10 @@ Deno.test("a message to a local account is in new/ when the 250 arrives", async 
     assert.equal(lines[0], "Return-Path: <bob@example.org>");
     assert.equal(lines[1], "Delivered-To: alice@example.test");
     assert.equal(lines[2], "Authentication-Results: mx.example.test;");
-    assert.equal(lines[3], "\tspf=none smtp.mailfrom=bob@example.org");
-    assert.match(lines[4]!, /^Received-SPF: none \(mx\.example\.test: /);
+    assert.equal(lines[3], "\tspf=none smtp.mailfrom=bob@example.org;");
+    assert.equal(lines[4], "\tdkim=none;");
+    assert.match(lines[5]!, /^\tdmarc=permerror /, "the message has no From:");
+    assert.match(lines[6]!, /^Received-SPF: none \(mx\.example\.test: /);
     assert.match(text, /\r\nReceived: from client\.example\.org \(\[127\.0\.0\.1\]\)\r\n/);
     assert.match(text, /\r\n\r\nhello\r\n$/);
     assert.equal((await c.cmd("QUIT")).code, 221);

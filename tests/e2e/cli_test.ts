@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { sendMail, SmtpTestClient } from "../support/harness.ts";
+import { parseZone } from "../support/zone.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const FLAGS = [
@@ -476,6 +477,37 @@ Deno.test("postie queue show/flush/bounce/delete act on a running server's queue
       proc.kill("SIGTERM");
       await proc.status;
     }
+    await cleanup(i);
+  }
+});
+
+Deno.test("postie dns output pasted into the zone makes postie check pass; a broken record fails it", async () => {
+  const i = await instance();
+  try {
+    await i.writeConfig("outbound:\n  source_ipv4: 127.0.0.1\ncheck:\n  dnsbl: [dnsbl.test]\n");
+    const c = ["--config", i.configPath];
+    const dns = await postie(["dns", ...c]);
+    assert.equal(dns.code, 0, dns.stderr);
+    assert.match(dns.stdout, /^; DKIM public key "rsa\d{4}a"/m);
+    assert.match(dns.stdout, /^; Reverse DNS of 127\.0\.0\.1: set it at your VPS provider/m);
+    const zone = parseZone(dns.stdout);
+    i.dns.setRecords(zone);
+    const ok = await postie(["check", ...c]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.doesNotMatch(ok.stdout, /MISSING|WRONG|ERROR/);
+    assert.match(ok.stdout, /^OK\s+DMARC/m);
+    i.dns.setRecords(zone.filter((r) => !r.name.startsWith("_dmarc.")));
+    const bad = await postie(["check", ...c]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /^MISSING DMARC/m);
+    assert.match(bad.stdout, /should be: v=DMARC1; p=quarantine/);
+    assert.match(bad.stdout, /1 problem\(s\) found/);
+    // Rotation: a new selector pair is created and becomes part of the records.
+    const rot = await postie(["dkim", "keygen", "example.test", ...c]);
+    assert.equal(rot.code, 0, rot.stderr);
+    assert.match(rot.stdout, /rsa\d{4}b/);
+    assert.match((await postie(["dns", ...c])).stdout, /^rsa\d{4}b\._domainkey\.example\.test\./m);
+  } finally {
     await cleanup(i);
   }
 });

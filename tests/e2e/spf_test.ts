@@ -77,7 +77,7 @@ Deno.test("SPF verdicts of inbound mail are recorded in Received-SPF and Authent
           text,
           new RegExp(
             `\\r\\nAuthentication-Results: mx\\.example\\.test;\\r\\n\\tspf=${result} ` +
-              `smtp\\.mailfrom=${from.replaceAll(".", "\\.")}\\r\\n`,
+              `smtp\\.mailfrom=${from.replaceAll(".", "\\.")};\\r\\n`,
           ),
         );
         assert.match(text, new RegExp(`\\r\\nReceived-SPF: ${result} \\(mx\\.example\\.test: `));
@@ -96,7 +96,7 @@ Deno.test("SPF verdicts of inbound mail are recorded in Received-SPF and Authent
       const r = await deliver(t, "");
       assert.equal(r.code, 250);
       const text = await lastMessage(t);
-      assert.match(text, /\tspf=pass smtp\.helo=client\.example\.org\r\n/);
+      assert.match(text, /\tspf=pass smtp\.helo=client\.example\.org;\r\n/);
       assert.match(text, /Received-SPF: pass .* identity=helo/s);
     });
   });
@@ -114,7 +114,7 @@ Deno.test("incoming Authentication-Results claiming our authserv-id are removed"
       l.startsWith("Authentication-Results: mx.example.test")
     );
     assert.equal(ours.length, 1, "only the field we wrote");
-    assert.match(text, /\tspf=fail smtp\.mailfrom=forged@fail\.example\r\n/);
+    assert.match(text, /\tspf=fail smtp\.mailfrom=forged@fail\.example;\r\n/);
     assert.match(text, /\r\nAuthentication-Results: other\.example; dkim=pass\r\n/);
   });
 });

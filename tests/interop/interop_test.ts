@@ -52,6 +52,7 @@ function assertTrace(text: string, proto: string, helo = HELO): void {
   const re = new RegExp(
     `^Return-Path: <${SENDER}>\\r\\nDelivered-To: ${ALICE}\\r\\n` +
       `Authentication-Results: mx\\.example\\.test;\\r\\n\\tspf=none smtp\\.mailfrom=[^\\r]*\\r\\n` +
+      `\\tdkim=none;\\r\\n\\tdmarc=[^\\r]*\\r\\n` +
       `Received-SPF: none [^\\r]*\\r\\n(\\t[^\\r]*\\r\\n)*` +
       `Received: from ${helo.replaceAll(".", "\\.")} \\(\\[127\\.0\\.0\\.1\\]\\)\\r\\n` +
       `\\tby mx\\.example\\.test \\(postie\\) with ${proto} id `,

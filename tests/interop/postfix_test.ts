@@ -326,7 +326,7 @@ Deno.test("Postfix relays into postie (relayhost) over STARTTLS, into bob's Mail
           `\\tby mx\\.pf\\.test \\(Postfix\\) with ESMTP id ${queueId}\\r\\n`,
       ),
     );
-    assert.match(text, /\r\n\tspf=none smtp\.mailfrom=dave@pf\.test\r\n/);
+    assert.match(text, /\r\n\tspf=none smtp\.mailfrom=dave@pf\.test;\r\n/);
     assert.ok(text.includes(`\r\nSubject: ${subject}\r\n`));
     assert.ok(text.endsWith("\r\n\r\nRelayed by Postfix.\r\n.dot line\r\n"), text);
 
