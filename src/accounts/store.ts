@@ -78,11 +78,15 @@ export class AccountStore {
     return new AccountStore(db);
   }
 
+  #getStatement?: ReturnType<DatabaseSync["prepare"]>;
+
   /** Look up an account by canonical address. */
   get(address: string): Account | undefined {
-    const row = this.#db.prepare(
+    // Prepared once: this runs for every RCPT.
+    this.#getStatement ??= this.#db.prepare(
       "SELECT address, local, domain, password_hash, created FROM accounts WHERE address = ?",
-    ).get(address) as Record<string, string> | undefined;
+    );
+    const row = this.#getStatement.get(address) as Record<string, string> | undefined;
     if (!row) return undefined;
     return {
       address: row["address"]!,

@@ -108,11 +108,58 @@ export function isNoSpace(e: unknown): boolean {
   return /ENOSPC|No space left|os error 28|EDQUOT|Disk quota|database or disk is full/i.test(msg);
 }
 
+/**
+ * Group commit for directory fsyncs: every caller of {@link DirSyncer.sync} gets a promise that
+ * resolves after an fsync of that directory which *started after* the call, so its rename is
+ * covered; callers that arrive while an fsync runs share the next one. Under load one fsync
+ * covers many messages instead of one each, and no caller is answered before its entry is
+ * durable.
+ */
+export class DirSyncer {
+  readonly #dirs = new Map<
+    string,
+    { waiting: (() => void)[]; failed: ((e: unknown) => void)[]; running: boolean }
+  >();
+
+  /** Resolve once `dir` was fsynced after this call. */
+  sync(dir: string): Promise<void> {
+    let st = this.#dirs.get(dir);
+    if (!st) this.#dirs.set(dir, st = { waiting: [], failed: [], running: false });
+    const state = st;
+    const p = new Promise<void>((resolve, reject) => {
+      state.waiting.push(resolve);
+      state.failed.push(reject);
+    });
+    if (!state.running) this.#run(dir, state);
+    return p;
+  }
+
+  async #run(
+    dir: string,
+    st: { waiting: (() => void)[]; failed: ((e: unknown) => void)[]; running: boolean },
+  ): Promise<void> {
+    st.running = true;
+    while (st.waiting.length > 0) {
+      const batch = st.waiting.splice(0);
+      const fails = st.failed.splice(0);
+      try {
+        await syncDir(dir);
+        for (const r of batch) r();
+      } catch (e) {
+        for (const f of fails) f(e);
+      }
+    }
+    st.running = false;
+    this.#dirs.delete(dir);
+  }
+}
+
 /** Writes messages into the Maildirs under `<data_dir>/mail`. */
 export class MaildirStore {
   readonly root: string;
   readonly #host: string;
   readonly #ready = new Set<string>();
+  readonly #syncer = new DirSyncer();
   #counter = 0;
 
   /**
@@ -171,7 +218,8 @@ export class MaildirStore {
         try {
           await writeAll(file, header);
           for (const part of content) await writeAll(file, part);
-          await file.sync();
+          // fdatasync: the data and the size (needed to read it back), without timestamps.
+          await file.syncData();
         } finally {
           file.close();
         }
@@ -187,7 +235,7 @@ export class MaildirStore {
     }
     try {
       for (const w of written) await Deno.rename(w.tmp, w.dest);
-      for (const dir of new Set(written.map((w) => w.dir))) await syncDir(dir);
+      await Promise.all([...new Set(written.map((w) => w.dir))].map((d) => this.#syncer.sync(d)));
     } catch (e) {
       // Renames within one filesystem practically never fail; if one did, the files already in
       // new/ are delivered and a retry could duplicate them. Report a temporary error anyway:

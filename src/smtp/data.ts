@@ -87,6 +87,8 @@ export class DotReader {
     const n = chunk.length;
     let i = 0;
     let seg = 0; // start of the not yet emitted content in this chunk
+    // The next NUL at or after i, found once and moved forward, so the scan stays linear.
+    let nextNul = chunk.indexOf(0);
     while (i < n) {
       switch (this.#state) {
         case State.LineStart:
@@ -131,8 +133,8 @@ export class DotReader {
           }
           const lf = chunk.indexOf(LF, i);
           const end = lf < 0 ? n : lf;
-          const nul = chunk.indexOf(0, i);
-          if (nul >= 0 && nul < end) this.flaws.nul = true;
+          if (nextNul >= 0 && nextNul < i) nextNul = chunk.indexOf(0, i);
+          if (nextNul >= 0 && nextNul < end) this.flaws.nul = true;
           // Any CR must be directly followed by LF (or be the last byte, pending).
           for (let cr = chunk.indexOf(CR, i); cr >= 0 && cr < end; cr = chunk.indexOf(CR, cr + 1)) {
             if (cr !== end - 1) this.flaws.bareCR = true;
