@@ -22,6 +22,7 @@ const dec = new TextDecoder();
 
 async function postie(args: string[], opts: { cwd?: string; stdin?: string } = {}) {
   const p = new Deno.Command(Deno.execPath(), {
+    env: { DENO_NO_UPDATE_CHECK: "1" },
     args: [...FLAGS, MAIN, ...args],
     cwd: opts.cwd,
     stdin: opts.stdin === undefined ? "null" : "piped",
@@ -108,6 +109,7 @@ async function cleanup(i: Instance): Promise<void> {
 // The server's log goes to null: an unread pipe would fill up and stall the server.
 function serve(i: Instance): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
+    env: { DENO_NO_UPDATE_CHECK: "1" },
     args: [...FLAGS, MAIN, "serve", "--config", i.configPath],
     stdin: "null",
     stdout: "null",
@@ -285,6 +287,7 @@ Deno.test("a message answered 250 survives kill -9 of the server", async () => {
 Deno.test("the embedded default starts with no config and delivers to postmaster@localhost", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "postie-default-" });
   const proc = new Deno.Command(Deno.execPath(), {
+    env: { DENO_NO_UPDATE_CHECK: "1" },
     args: [...FLAGS, MAIN, "serve"],
     cwd,
     stdin: "null",

@@ -41,6 +41,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 3
 
 function serveA(configPath: string): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
+    env: { DENO_NO_UPDATE_CHECK: "1" },
     args: [...FLAGS, MAIN, "serve", "--config", configPath],
     stdin: "null",
     stdout: "null",
