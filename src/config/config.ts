@@ -252,7 +252,7 @@ const DEFAULT_QUEUE: Config["queue"] = {
   retryMaxMs: 4 * HOUR_MS,
   delayWarningMs: 4 * HOUR_MS,
   concurrency: 20,
-  perDomainConcurrency: 4,
+  perDomainConcurrency: 20,
 };
 
 /** Parse a duration such as "90s", "5m", "4h", "5d" (or "0") into milliseconds. */
@@ -809,7 +809,7 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
         queue,
         "per_domain_concurrency",
         "queue.per_domain_concurrency",
-        4,
+        DEFAULT_QUEUE.perDomainConcurrency,
         1,
         100,
       ),
