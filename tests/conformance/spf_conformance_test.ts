@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { checkHost, type SpfResult } from "../../src/spf/spf.ts";
 import { StubResolver } from "../../src/dns/stub_resolver.ts";
-import { TestDnsServer, type ZoneRecord } from "../support/dns_server.ts";
+import { TestDnsServer } from "../support/dns_server.ts";
+import { zoneFrom } from "../support/conformance.ts";
 
 interface SuiteTest {
   description?: string;
@@ -30,60 +31,6 @@ interface Scenario {
  * Empty: every test passes as written.
  */
 const DEVIATIONS: Record<string, string> = {};
-
-const TYPES = ["A", "AAAA", "MX", "TXT", "PTR", "CNAME"];
-
-/** Turn a scenario's zonedata into zone records and timeout faults (conformance README). */
-function zoneFrom(zonedata: Record<string, unknown[]>) {
-  const records: ZoneRecord[] = [];
-  const faults: [string, string][] = [];
-  for (const [owner, entries] of Object.entries(zonedata)) {
-    const name = owner.replace(/\.$/, "");
-    const hasTxt = entries.some((e) => typeof e === "object" && e !== null && "TXT" in e);
-    const seen = new Set<string>();
-    for (const e of entries) {
-      if (e === "TIMEOUT") {
-        // A query for a type not listed before TIMEOUT times out.
-        for (const t of TYPES) if (!seen.has(t)) faults.push([name, t]);
-        continue;
-      }
-      const [type, value] = Object.entries(e as Record<string, unknown>)[0]!;
-      const asTxt = (v: unknown): string | string[] => Array.isArray(v) ? v.map(String) : String(v);
-      switch (type) {
-        case "SPF":
-          // RFC 7208 has no SPF RR type; the suite's SPF entries are TXT unless TXT is given.
-          if (!hasTxt) {
-            records.push({ name, type: "TXT", data: asTxt(value) });
-            seen.add("TXT");
-          }
-          break;
-        case "TXT":
-          // "TXT: NONE" means no TXT records (and a later TIMEOUT then applies to TXT).
-          if (value !== "NONE") {
-            records.push({ name, type: "TXT", data: asTxt(value) });
-            seen.add("TXT");
-          }
-          break;
-        case "MX": {
-          const [preference, exchange] = value as [number, string];
-          records.push({ name, type: "MX", data: { preference, exchange: exchange || "." } });
-          seen.add("MX");
-          break;
-        }
-        case "A":
-        case "AAAA":
-        case "PTR":
-        case "CNAME":
-          records.push({ name, type, data: String(value) } as ZoneRecord);
-          seen.add(type);
-          break;
-        default:
-          throw new Error(`unknown zonedata type ${type}`);
-      }
-    }
-  }
-  return { records, faults };
-}
 
 async function loadSuite(name: string): Promise<Scenario[]> {
   const url = new URL(`../../../shared/conformance/spf/${name}`, import.meta.url);

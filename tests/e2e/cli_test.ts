@@ -2,12 +2,12 @@
  * The postie command as a user runs it: a separate process, real signals, real files.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { sendMail, SmtpTestClient } from "../support/harness.ts";
 import { parseZone } from "../support/zone.ts";
+import { freePort } from "../support/wait.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const FLAGS = [
@@ -36,16 +36,6 @@ async function postie(args: string[], opts: { cwd?: string; stdin?: string } = {
   }
   const out = await p.output();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number): Promise<void> {

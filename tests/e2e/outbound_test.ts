@@ -13,16 +13,7 @@ import {
   type TestServer,
 } from "../support/harness.ts";
 import type { ZoneRecord } from "../support/dns_server.ts";
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { waitFor } from "../support/wait.ts";
 
 function startB(port = 0, dataDir?: string): Promise<TestServer> {
   return startTestServer({

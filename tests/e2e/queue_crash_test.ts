@@ -3,11 +3,11 @@
  * (no delivery was in flight at the kill) none twice.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { sendMail, SmtpTestClient, startTestServer, type TestServer } from "../support/harness.ts";
+import { freePort, waitFor } from "../support/wait.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const FLAGS = [
@@ -18,26 +18,6 @@ const FLAGS = [
   "--allow-env",
   "--allow-sys=hostname",
 ];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function serveA(configPath: string): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
@@ -106,7 +86,7 @@ queue: { retry_initial: 1s, retry_max: 1s }
       const files = await b!.newMail("bob@b.test");
       if (files.length < 20) return undefined;
       return await Promise.all(files.map((f) => Deno.readTextFile(f)));
-    });
+    }, 30_000);
     await new Promise((r) => setTimeout(r, 1500)); // a duplicate would arrive meanwhile
     const subjects = (await Promise.all((await b.newMail("bob@b.test")).map((f) =>
       Deno.readTextFile(f)

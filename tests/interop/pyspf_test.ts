@@ -18,8 +18,9 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { checkHost, type SpfResult } from "../../src/spf/spf.ts";
 import { StubResolver } from "../../src/dns/stub_resolver.ts";
-import { TestDnsServer, type ZoneRecord } from "../support/dns_server.ts";
+import { TestDnsServer } from "../support/dns_server.ts";
 import { FIXTURES, run } from "./tools.ts";
+import { zoneFrom } from "../support/conformance.ts";
 
 /** Debian's interpreter: a pyenv `python3` on PATH would not see python3-spf. */
 const PYTHON = "/usr/bin/python3";
@@ -82,41 +83,6 @@ interface PyspfOutput {
   backend: string;
   results: { id: string; result: string; explanation: string }[];
   violations: string[];
-}
-
-const TYPES = ["A", "AAAA", "MX", "TXT", "PTR", "CNAME"];
-
-/** A scenario's zonedata as zone records and timeout faults (as spf_conformance_test.ts). */
-function zoneFrom(zonedata: Record<string, unknown[]>) {
-  const records: ZoneRecord[] = [];
-  const faults: [string, string][] = [];
-  for (const [owner, entries] of Object.entries(zonedata)) {
-    const name = owner.replace(/\.$/, "");
-    const hasTxt = entries.some((e) => typeof e === "object" && e !== null && "TXT" in e);
-    const seen = new Set<string>();
-    for (const e of entries) {
-      if (e === "TIMEOUT") {
-        // A query for a type not listed before TIMEOUT times out.
-        for (const t of TYPES) if (!seen.has(t)) faults.push([name, t]);
-        continue;
-      }
-      const [type, value] = Object.entries(e as Record<string, unknown>)[0]!;
-      const txt = (v: unknown): string | string[] => Array.isArray(v) ? v.map(String) : String(v);
-      if (type === "MX") {
-        const [preference, exchange] = value as [number, string];
-        records.push({ name, type, data: { preference, exchange: exchange || "." } });
-      } else if ((type === "SPF" && !hasTxt) || (type === "TXT" && value !== "NONE")) {
-        // No SPF RR type in RFC 7208: SPF entries are TXT unless TXT is given.
-        records.push({ name, type: "TXT", data: txt(value) });
-      } else if (["A", "AAAA", "PTR", "CNAME"].includes(type)) {
-        records.push({ name, type, data: String(value) } as ZoneRecord);
-      } else if (type !== "SPF" && type !== "TXT") {
-        throw new Error(`unknown zonedata type ${type}`);
-      } else continue;
-      seen.add(type === "SPF" ? "TXT" : type);
-    }
-  }
-  return { records, faults };
 }
 
 async function loadSuite(): Promise<Scenario[]> {

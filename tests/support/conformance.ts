@@ -5,6 +5,66 @@
  * @module
  */
 
+import type { ZoneRecord } from "./dns_server.ts";
+
+/** The record types a TIMEOUT entry of the openspf suite applies to. */
+export const SPF_SUITE_TYPES = ["A", "AAAA", "MX", "TXT", "PTR", "CNAME"];
+
+/**
+ * An openspf suite scenario's zonedata as zone records and timeout faults (see
+ * ../shared/conformance/spf/README.md "zonedata").
+ */
+export function zoneFrom(zonedata: Record<string, unknown[]>) {
+  const records: ZoneRecord[] = [];
+  const faults: [string, string][] = [];
+  for (const [owner, entries] of Object.entries(zonedata)) {
+    const name = owner.replace(/\.$/, "");
+    const hasTxt = entries.some((e) => typeof e === "object" && e !== null && "TXT" in e);
+    const seen = new Set<string>();
+    for (const e of entries) {
+      if (e === "TIMEOUT") {
+        // A query for a type not listed before TIMEOUT times out.
+        for (const t of SPF_SUITE_TYPES) if (!seen.has(t)) faults.push([name, t]);
+        continue;
+      }
+      const [type, value] = Object.entries(e as Record<string, unknown>)[0]!;
+      const asTxt = (v: unknown): string | string[] => Array.isArray(v) ? v.map(String) : String(v);
+      switch (type) {
+        case "SPF":
+          // RFC 7208 has no SPF RR type; the suite's SPF entries are TXT unless TXT is given.
+          if (!hasTxt) {
+            records.push({ name, type: "TXT", data: asTxt(value) });
+            seen.add("TXT");
+          }
+          break;
+        case "TXT":
+          // "TXT: NONE" means no TXT records (and a later TIMEOUT then applies to TXT).
+          if (value !== "NONE") {
+            records.push({ name, type: "TXT", data: asTxt(value) });
+            seen.add("TXT");
+          }
+          break;
+        case "MX": {
+          const [preference, exchange] = value as [number, string];
+          records.push({ name, type: "MX", data: { preference, exchange: exchange || "." } });
+          seen.add("MX");
+          break;
+        }
+        case "A":
+        case "AAAA":
+        case "PTR":
+        case "CNAME":
+          records.push({ name, type, data: String(value) } as ZoneRecord);
+          seen.add(type);
+          break;
+        default:
+          throw new Error(`unknown zonedata type ${type}`);
+      }
+    }
+  }
+  return { records, faults };
+}
+
 /** One end-of-data variant of SMUGGLING.md's table. */
 export interface SmugglingVariant {
   n: number;
