@@ -15,6 +15,9 @@
  */
 
 import { join } from "node:path";
+import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
+
+export { syncDir };
 
 /** A mailbox on disk: `<root>/<domain>/<local>/`. */
 export interface MailboxRef {
@@ -45,16 +48,6 @@ export class DeliveryError extends Error {
 
 const encoder = new TextEncoder();
 
-/** Open a directory and fsync it, making renames and new entries in it durable. */
-export async function syncDir(path: string): Promise<void> {
-  const dir = await Deno.open(path, { read: true });
-  try {
-    await dir.sync();
-  } finally {
-    dir.close();
-  }
-}
-
 /** The directory of a mailbox (or of one of its Maildir++ folders). */
 export function mailboxDir(root: string, box: MailboxRef): string {
   const dir = join(root, box.domain, box.local);
@@ -65,27 +58,7 @@ export function mailboxDir(root: string, box: MailboxRef): string {
 
 /** Create a Maildir (tmp, new, cur) durably, including missing parents. */
 export async function createMaildir(dir: string): Promise<void> {
-  // Walk up to find what exists, then create downwards, fsyncing each parent.
-  const missing: string[] = [];
-  let p = dir;
-  for (;;) {
-    try {
-      await Deno.stat(p);
-      break;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      missing.unshift(p);
-      const parent = join(p, "..");
-      if (parent === p) break;
-      p = parent;
-    }
-  }
-  for (const m of missing) {
-    await Deno.mkdir(m, { mode: 0o700 }).catch((e) => {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    });
-    await syncDir(join(m, ".."));
-  }
+  await mkdirDurable(dir);
   for (const sub of ["tmp", "new", "cur"]) {
     const d = join(dir, sub);
     try {
@@ -246,9 +219,4 @@ export class MaildirStore {
     }
     return written.map((w) => w.dest);
   }
-}
-
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await file.write(data.subarray(off));
 }

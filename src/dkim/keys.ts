@@ -33,6 +33,7 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import { ED25519_PKCS8_PREFIX, pkcs1PrivateToPkcs8 } from "./_der.ts";
 import { asciiDomain, concatBytes, fromBase64, toBase64 } from "./_util.ts";
+import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
 
 /** A DKIM signing algorithm we sign with (RFC 6376 §3.3.2, RFC 8463 §3). */
 export type DkimAlgorithm = "rsa-sha256" | "ed25519-sha256";
@@ -219,38 +220,6 @@ function domainDir(dataDir: string, domain: string): string {
   return join(dataDir, "dkim", ascii);
 }
 
-async function syncDir(path: string): Promise<void> {
-  const dir = await Deno.open(path, { read: true });
-  try {
-    await dir.sync();
-  } finally {
-    dir.close();
-  }
-}
-
-/** Creates `dir` and missing parents (mode 0700), fsyncing each parent that gained an entry. */
-async function mkdirDurable(dir: string): Promise<void> {
-  const missing: string[] = [];
-  for (let p = dir;;) {
-    try {
-      await Deno.stat(p);
-      break;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      missing.unshift(p);
-      const parent = join(p, "..");
-      if (parent === p) break;
-      p = parent;
-    }
-  }
-  for (const m of missing) {
-    await Deno.mkdir(m, { mode: 0o700 }).catch((e) => {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    });
-    await syncDir(join(m, ".."));
-  }
-}
-
 /**
  * Writes `path` durably and only if it does not exist: temporary file, fsync, link to the final
  * name (atomic, fails with AlreadyExists), unlink the temporary name, fsync the directory.
@@ -260,7 +229,7 @@ async function writeNewFileDurable(path: string, text: string, dir: string): Pro
   const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
   try {
     const data = new TextEncoder().encode(text);
-    for (let off = 0; off < data.length;) off += await file.write(data.subarray(off));
+    await writeAll(file, data);
     await file.sync();
   } finally {
     file.close();

@@ -41,7 +41,8 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
-import { DeliveryError, isNoSpace, syncDir } from "../delivery/maildir.ts";
+import { DeliveryError, isNoSpace } from "../delivery/maildir.ts";
+import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
 
 /** One recipient of a queued message, with its own delivery state. */
 export interface QueueRecipient {
@@ -133,22 +134,6 @@ function queueError(what: string, e: unknown): DeliveryError {
   return new DeliveryError(`${what}: ${detail}`, 451, "4.3.0", { cause: e });
 }
 
-/** Create a directory (mode 0700) if missing and make its entry durable. */
-async function ensureDir(path: string): Promise<void> {
-  try {
-    await Deno.mkdir(path, { mode: 0o700 });
-  } catch (e) {
-    if (e instanceof Deno.errors.AlreadyExists) return;
-    throw e;
-  }
-  await syncDir(join(path, ".."));
-}
-
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await file.write(data.subarray(off));
-}
-
 async function removeIfExists(path: string): Promise<void> {
   try {
     await Deno.remove(path);
@@ -236,8 +221,8 @@ export class QueueStore {
   static async open(dataDir: string, options: QueueStoreOptions = {}): Promise<QueueStore> {
     await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const queueDir = join(dataDir, "queue");
-    await ensureDir(queueDir);
-    await ensureDir(join(queueDir, "msg"));
+    await mkdirDurable(queueDir);
+    await mkdirDurable(join(queueDir, "msg"));
     const db = new DatabaseSync(join(queueDir, "queue.db"));
     let store: QueueStore;
     try {

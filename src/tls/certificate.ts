@@ -12,7 +12,7 @@ import * as x509 from "@peculiar/x509";
 import tls from "node:tls";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
-import { syncDir } from "../delivery/maildir.ts";
+import { syncDir, writeAll } from "../fs/durable.ts";
 
 /** PEM certificate chain and private key. */
 export interface TlsMaterial {
@@ -56,7 +56,7 @@ async function writeDurably(path: string, text: string, mode: number): Promise<v
   const tmp = `${path}.tmp`;
   const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
   try {
-    await f.write(new TextEncoder().encode(text));
+    await writeAll(f, new TextEncoder().encode(text));
     await f.sync();
   } finally {
     f.close();
