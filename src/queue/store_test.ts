@@ -157,6 +157,87 @@ Deno.test("QueueStore ids are unique and sort in enqueue order", async () => {
   });
 });
 
+Deno.test("QueueStore.enqueue() group commit: concurrent enqueues share commits, each durable when it resolves", async () => {
+  await withTempDir(async (dir) => {
+    const store = await QueueStore.open(dir);
+    // Another connection, as another process would have: it sees only committed rows.
+    const reader = new DatabaseSync(join(dir, "queue", "queue.db"), { readOnly: true });
+    try {
+      const seenAtResolve: boolean[] = [];
+      const n = 40;
+      const ids = await Promise.all(
+        Array.from(
+          { length: n },
+          (_, i) =>
+            store.enqueue(request({ recipients: [`r${i}@example.net`] })).then(async (id) => {
+              const row = reader.prepare(
+                "SELECT COUNT(*) AS n FROM recipients WHERE message_id = ?",
+              )
+                .get(id) as { n: number };
+              // The body is complete on disk too.
+              const body = await Deno.readTextFile(store.bodyPath(id));
+              seenAtResolve.push(row.n === 1 && body.endsWith("hello\r\n"));
+              return id;
+            }),
+        ),
+      );
+      assert.equal(new Set(ids).size, n);
+      assert.deepEqual(seenAtResolve, Array(n).fill(true), "committed before it resolved");
+      assert.ok(
+        store.enqueueCommits < n,
+        `${n} concurrent enqueues took ${store.enqueueCommits} commits`,
+      );
+      assert.equal(store.list().length, n);
+      assert.deepEqual(
+        await names(join(dir, "queue", "msg")),
+        ids.map((id) => `${id}.eml`).sort(),
+        "one body file each, no tmp files",
+      );
+    } finally {
+      reader.close();
+      store.close();
+    }
+  });
+});
+
+Deno.test("QueueStore.enqueue() group commit: a message that fails does not fail the others", async () => {
+  await withTempDir(async (dir) => {
+    const store = await QueueStore.open(dir);
+    try {
+      const db = new DatabaseSync(join(dir, "queue", "queue.db"));
+      db.exec(
+        `CREATE TRIGGER broken BEFORE INSERT ON recipients WHEN NEW.address = 'bad@example.net'
+        BEGIN SELECT RAISE(ABORT, 'simulated failure'); END`,
+      );
+      db.close();
+      const results = await Promise.allSettled(
+        ["a", "b", "bad", "c", "d"].map((r) =>
+          store.enqueue(request({ recipients: [`${r}@example.net`] }))
+        ),
+      );
+      assert.deepEqual(results.map((r) => r.status), [
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+        "fulfilled",
+        "fulfilled",
+      ]);
+      const bad = results[2] as PromiseRejectedResult;
+      assert.ok(bad.reason instanceof DeliveryError && bad.reason.code === 451);
+      assert.ok(store.enqueueCommits < 5, "they were committed together");
+      const ok = results.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+      assert.deepEqual(store.list().map((m) => m.id), ok, "the failed one left no row");
+      assert.deepEqual(
+        await names(join(dir, "queue", "msg")),
+        ok.map((id) => `${id}.eml`).sort(),
+        "and no file",
+      );
+    } finally {
+      store.close();
+    }
+  });
+});
+
 Deno.test("QueueStore opened by a second reader sees rows while the first is open", async () => {
   await withTempDir(async (dir) => {
     const server = await QueueStore.open(dir);
