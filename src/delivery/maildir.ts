@@ -144,7 +144,8 @@ export class MaildirStore {
     this.#host = hostname.replaceAll("/", "\\057").replaceAll(":", "\\072");
   }
 
-  #uniqueName(size: number): string {
+  /** A new unique file name for a message of `size` bytes (header block included). */
+  uniqueName(size: number): string {
     // time.M<usec>P<pid>Q<counter>.host,S=<size>: unique per host; S= lets Dovecot skip a stat.
     const now = Date.now();
     const sec = Math.floor(now / 1000);
@@ -169,6 +170,9 @@ export class MaildirStore {
    * @param headerFor the trace header block (ending in CRLF) to put above the content for
    *   each mailbox (it carries that mailbox's Delivered-To).
    * @param content the message as received.
+   * @param names file names to use, one per mailbox (from {@link uniqueName}); the spool picks
+   *   them when it accepts a message so that a replay after a crash writes the same names. An
+   *   existing tmp file of that name (left by the crash) is overwritten.
    * @returns the file names written, one per mailbox, in order.
    * @throws {DeliveryError} 452 4.3.1 when the disk is full, 451 4.3.0 for other trouble.
    */
@@ -176,18 +180,26 @@ export class MaildirStore {
     boxes: readonly MailboxRef[],
     headerFor: (box: MailboxRef) => string,
     content: readonly Uint8Array[],
+    names?: readonly string[],
   ): Promise<string[]> {
     const contentSize = content.reduce((n, p) => n + p.length, 0);
     const written: { tmp: string; dest: string; dir: string }[] = [];
     try {
-      for (const box of boxes) {
+      for (const [i, box] of boxes.entries()) {
         const dir = mailboxDir(this.root, box);
         await this.#ensure(dir, box.folder !== undefined);
         const header = encoder.encode(headerFor(box));
-        const name = this.#uniqueName(header.length + contentSize);
+        const name = names?.[i] ?? this.uniqueName(header.length + contentSize);
         const tmp = join(dir, "tmp", name);
         written.push({ tmp, dest: join(dir, "new", name), dir: join(dir, "new") });
-        const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+        const file = await Deno.open(
+          tmp,
+          names ? { write: true, create: true, truncate: true, mode: 0o600 } : {
+            write: true,
+            createNew: true,
+            mode: 0o600,
+          },
+        );
         try {
           await writeAll(file, header);
           for (const part of content) await writeAll(file, part);
@@ -218,5 +230,38 @@ export class MaildirStore {
       });
     }
     return written.map((w) => w.dest);
+  }
+
+  /**
+   * Whether a message file named `name` is in the mailbox: in `new/`, or in `cur/` where a
+   * mail reader may have moved it and appended `:2,<flags>`. `curCache` keeps each `cur/`
+   * listing for a series of calls (a replay after a crash).
+   */
+  async contains(
+    box: MailboxRef,
+    name: string,
+    curCache: Map<string, Set<string>> = new Map(),
+  ): Promise<boolean> {
+    const dir = mailboxDir(this.root, box);
+    try {
+      await Deno.lstat(join(dir, "new", name));
+      return true;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    let cur = curCache.get(dir);
+    if (!cur) {
+      cur = new Set();
+      try {
+        for await (const e of Deno.readDir(join(dir, "cur"))) {
+          const colon = e.name.indexOf(":");
+          cur.add(colon < 0 ? e.name : e.name.slice(0, colon));
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      curCache.set(dir, cur);
+    }
+    return cur.has(name);
   }
 }

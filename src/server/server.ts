@@ -10,6 +10,7 @@ import type tls from "node:tls";
 import type { Config, ListenerKind } from "../config/config.ts";
 import { AccountStore } from "../accounts/store.ts";
 import { MaildirStore } from "../delivery/maildir.ts";
+import { Spool } from "../delivery/spool.ts";
 import { Router } from "../delivery/router.ts";
 import { log } from "../log/logger.ts";
 import { closingReply } from "../smtp/reply.ts";
@@ -58,6 +59,7 @@ export class SmtpServer {
   readonly #rates: RateLimiter;
   readonly #guard: AuthGuard;
   readonly #worker: DeliveryWorker;
+  readonly #spool: Spool;
   readonly #servers: net.Server[] = [];
   readonly #bound: BoundAddress[] = [];
   readonly #conns = new Set<Transport>();
@@ -71,8 +73,10 @@ export class SmtpServer {
     accounts: AccountStore,
     queue: QueueStore,
     rates: RateLimiter,
+    spool: Spool,
   ) {
     this.#snap = snap;
+    this.#spool = spool;
     this.#accounts = accounts;
     this.#queue = queue;
     this.#rates = rates;
@@ -85,6 +89,11 @@ export class SmtpServer {
       maildir: snap.sink,
       log: log("queue"),
     });
+  }
+
+  /** The inbound spool; `spool.idle()` tells when accepted local mail is in the Maildirs. */
+  get spool(): Spool {
+    return this.#spool;
   }
 
   /** The delivery worker (tests drive it). */
@@ -116,11 +125,15 @@ export class SmtpServer {
   /** Open the data directory and bind every listener. */
   static async start(config: Config): Promise<SmtpServer> {
     const accounts = await AccountStore.open(config.dataDir);
+    const snap = await SmtpServer.#snapshot(config, accounts);
     const server = new SmtpServer(
-      await SmtpServer.#snapshot(config, accounts),
+      snap,
       accounts,
       await QueueStore.open(config.dataDir),
       await RateLimiter.open(config.dataDir, config.rateLimits),
+      // One spool for the life of the process (a reload keeps it); it replays what a crash
+      // left undelivered.
+      await Spool.open(config.dataDir, snap.sink, log("spool")),
     );
     try {
       for (const kind of ["smtp", "submission", "submissions"] as const) {
@@ -228,7 +241,7 @@ export class SmtpServer {
         config,
         peer: { address: ip, port },
         router: snap.router,
-        sink: snap.sink,
+        sink: this.#spool,
         log: slog,
         tlsAvailable: snap.tls !== null,
         // RFC 7208: SPF on the MX listener; submissions are checked by authentication.
@@ -307,6 +320,7 @@ export class SmtpServer {
     await Promise.all([...this.#done]);
     await closed;
     await this.#worker.stop();
+    await this.#spool.close(this.#snap.config.timeouts.shutdownSeconds * 1000);
     this.#accounts.close();
     this.#queue.close();
     this.#rates.close();

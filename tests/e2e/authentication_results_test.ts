@@ -16,6 +16,7 @@ import type { ZoneRecord } from "../support/dns_server.ts";
 import { waitFor } from "../support/wait.ts";
 
 async function find(t: TestServer, who: string, needle: string, folder = "new") {
+  await t.server.spool.idle();
   const [local, domain] = who.split("@") as [string, string];
   const dir = folder === "new"
     ? `${t.dataDir}/mail/${domain}/${local}/new`

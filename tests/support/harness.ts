@@ -35,7 +35,10 @@ export interface TestServer {
   dataDir: string;
   dns: TestDnsServer;
   port(kind: BoundAddress["kind"]): number;
-  /** Files in new/ of a mailbox, full paths, sorted. */
+  /**
+   * Files in new/ of a mailbox, full paths, sorted, once the spool has delivered everything
+   * accepted so far.
+   */
   newMail(address: string): Promise<string[]>;
   /** All files anywhere under data_dir/mail (tmp, new, cur), for "nothing stored" checks. */
   allMail(): Promise<string[]>;
@@ -96,10 +99,12 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       return a.port;
     },
     async newMail(address) {
+      await server.spool.idle();
       const [local, domain] = address.split("@") as [string, string];
       return await listFiles(join(dataDir, "mail", domain, local, "new"));
     },
     async allMail() {
+      await server.spool.idle();
       return await listFiles(join(dataDir, "mail"));
     },
     async close() {
