@@ -193,6 +193,12 @@ interface PendingRows {
   recipients: string[];
 }
 
+interface PendingSettle {
+  updates: readonly RecipientUpdate[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 interface PendingCommit {
   rows: PendingRows;
   resolve: () => void;
@@ -233,6 +239,11 @@ export class QueueStore {
   #lock: Promise<Deno.FsFile> | null = null;
   #lockHolders = 0;
   #enqueueCommits = 0;
+  /** Prepared statements by SQL text: preparing costs more than running, on every call. */
+  readonly #statements = new Map<string, StatementSync>();
+  /** Outcomes waiting for the next group commit of {@link QueueStore.settle}. */
+  readonly #settling: PendingSettle[] = [];
+  #settleTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(db: DatabaseSync, queueDir: string, now: () => Date) {
     this.#db = db;
@@ -301,7 +312,7 @@ export class QueueStore {
       const names: string[] = [];
       for await (const e of Deno.readDir(this.#msgDir)) names.push(e.name);
       const ids = new Set(
-        (this.#db.prepare("SELECT id FROM messages").all() as { id: string }[]).map((r) => r.id),
+        (this.#stmt("SELECT id FROM messages").all() as { id: string }[]).map((r) => r.id),
       );
       for (const name of names) {
         const orphan = name.startsWith(TMP_PREFIX) ||
@@ -487,13 +498,19 @@ export class QueueStore {
     for (const p of batch) if (!failed.has(p)) p.resolve();
   }
 
+  #stmt(sql: string): StatementSync {
+    let st = this.#statements.get(sql);
+    if (!st) this.#statements.set(sql, st = this.#db.prepare(sql));
+    return st;
+  }
+
   /** All queued messages, oldest first. */
   list(): QueuedMessage[] {
-    const messages = this.#db.prepare(
+    const messages = this.#stmt(
       "SELECT id, created, size, sender, account FROM messages ORDER BY created, id",
     ).all() as Row[];
     const byId = new Map<string, QueueRecipient[]>();
-    const rows = this.#db.prepare(
+    const rows = this.#stmt(
       "SELECT message_id, address, status, attempts, next_attempt, last_error FROM recipients " +
         "ORDER BY message_id, seq",
     ).all() as Row[];
@@ -508,11 +525,11 @@ export class QueueStore {
 
   /** One queued message, or undefined when there is none with that id. */
   get(id: string): QueuedMessage | undefined {
-    const m = this.#db.prepare(
+    const m = this.#stmt(
       "SELECT id, created, size, sender, account FROM messages WHERE id = ?",
     ).get(id) as Row | undefined;
     if (!m) return undefined;
-    const rows = this.#db.prepare(
+    const rows = this.#stmt(
       "SELECT address, status, attempts, next_attempt, last_error FROM recipients " +
         "WHERE message_id = ? ORDER BY seq",
     ).all(id) as Row[];
@@ -533,7 +550,7 @@ export class QueueStore {
 
   /** Queued recipients whose next attempt is due, oldest message first. */
   due(now: Date, limit = 1000): DueRecipient[] {
-    const rows = this.#db.prepare(
+    const rows = this.#stmt(
       "SELECT r.message_id, r.seq, r.address, r.attempts, m.created, m.sender FROM recipients r " +
         "JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' AND r.next_attempt <= ? " +
         "ORDER BY m.created, r.message_id, r.seq LIMIT ?",
@@ -550,28 +567,67 @@ export class QueueStore {
 
   /** Record the outcome of attempts, all in one transaction (crash-safe). */
   record(updates: readonly RecipientUpdate[]): void {
-    const stmt = this.#db.prepare(
+    this.#transaction(() => {
+      for (const u of updates) this.#update(u);
+    });
+  }
+
+  /**
+   * Record the outcome of attempts, as {@link QueueStore.record} does, committed together with
+   * the outcomes of concurrent callers: one transaction and one WAL fsync for all of them
+   * (node:sqlite blocks the event loop for each commit). In the same transaction the messages
+   * these updates finish (no recipient queued, every failed one reported) are deleted; their
+   * body files are removed after the commit. Resolves after the commit.
+   */
+  settle(updates: readonly RecipientUpdate[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#settling.push({ updates, resolve, reject });
+      this.#settleTimer ??= setTimeout(() => this.#settlePending(), 0);
+    });
+  }
+
+  async #settlePending(): Promise<void> {
+    this.#settleTimer = undefined;
+    const batch = this.#settling.splice(0);
+    const finished: string[] = [];
+    try {
+      if (!this.#db.isOpen) throw new Error("queue is closed");
+      const touched = new Set(batch.flatMap((b) => b.updates.map((u) => u.messageId)));
+      const finish = this.#stmt(
+        "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE " +
+          "r.message_id = ?1 AND (r.status = 'queued' OR (r.status = 'failed' AND r.notified = 0)))",
+      );
+      this.#transaction(() => {
+        for (const b of batch) for (const u of b.updates) this.#update(u);
+        for (const id of touched) if (Number(finish.run(id).changes) > 0) finished.push(id);
+      });
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+      return;
+    }
+    // The rows are gone; a crash before the files are leaves orphans for open() to remove.
+    await Promise.all(finished.map((id) => removeIfExists(this.bodyPath(id)).catch(() => {})));
+    for (const b of batch) b.resolve();
+  }
+
+  #update(u: RecipientUpdate): void {
+    this.#stmt(
       // A newly failed recipient must be reported, even if a delay warning went out before.
       "UPDATE recipients SET notified = CASE WHEN ?1 = 'failed' THEN 0 ELSE notified END, " +
         "status = ?1, attempts = attempts + ?, next_attempt = " +
         "COALESCE(?, next_attempt), last_error = COALESCE(?, last_error), status_code = " +
         "COALESCE(?, status_code), remote_mta = COALESCE(?, remote_mta) " +
         "WHERE message_id = ? AND seq = ?",
+    ).run(
+      u.status,
+      u.attempted ? 1 : 0,
+      u.nextAttempt?.toISOString() ?? null,
+      u.lastError ?? null,
+      u.statusCode ?? null,
+      u.remoteMta ?? null,
+      u.messageId,
+      u.seq,
     );
-    this.#transaction(() => {
-      for (const u of updates) {
-        stmt.run(
-          u.status,
-          u.attempted ? 1 : 0,
-          u.nextAttempt?.toISOString() ?? null,
-          u.lastError ?? null,
-          u.statusCode ?? null,
-          u.remoteMta ?? null,
-          u.messageId,
-          u.seq,
-        );
-      }
-    });
   }
 
   /**
@@ -579,7 +635,7 @@ export class QueueStore {
    * `delayedBefore` is given) still queued ones of messages older than that, not yet warned.
    */
   notices(delayedBefore?: Date): NoticeRecipient[] {
-    const rows = this.#db.prepare(
+    const rows = this.#stmt(
       "SELECT r.message_id, r.seq, r.address, r.status, r.last_error, r.status_code, " +
         "r.remote_mta, m.created, m.sender FROM recipients r JOIN messages m ON m.id = r.message_id " +
         "WHERE r.notified = 0 AND (r.status = 'failed' OR (r.status = 'queued' AND m.created < ?)) " +
@@ -600,7 +656,7 @@ export class QueueStore {
 
   /** Mark recipients as reported to the sender. */
   markNotified(keys: readonly { messageId: string; seq: number }[]): void {
-    const stmt = this.#db.prepare(
+    const stmt = this.#stmt(
       "UPDATE recipients SET notified = 1 WHERE message_id = ? AND seq = ?",
     );
     this.#transaction(() => {
@@ -613,7 +669,7 @@ export class QueueStore {
    * row goes first, then the body (a crash between leaves an orphan file that open() removes).
    */
   async removeFinished(): Promise<string[]> {
-    const ids = (this.#db.prepare(
+    const ids = (this.#stmt(
       "SELECT id FROM messages m WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE " +
         "r.message_id = m.id AND (r.status = 'queued' OR (r.status = 'failed' AND r.notified = 0)))",
     ).all() as Row[]).map((r) => String(r["id"]));
@@ -625,9 +681,9 @@ export class QueueStore {
   flush(id?: string): number {
     const now = this.#now().toISOString();
     const r = id === undefined
-      ? this.#db.prepare("UPDATE recipients SET next_attempt = ? WHERE status = 'queued'")
+      ? this.#stmt("UPDATE recipients SET next_attempt = ? WHERE status = 'queued'")
         .run(now)
-      : this.#db.prepare(
+      : this.#stmt(
         "UPDATE recipients SET next_attempt = ? WHERE status = 'queued' AND message_id = ?",
       ).run(now, id);
     return Number(r.changes);
@@ -635,7 +691,7 @@ export class QueueStore {
 
   /** Give up on a message now: its queued recipients fail and the sender gets a DSN. */
   bounce(id: string, reason = "delivery cancelled by the administrator"): number {
-    const r = this.#db.prepare(
+    const r = this.#stmt(
       "UPDATE recipients SET status = 'failed', last_error = ?, status_code = '5.0.0', " +
         "notified = 0 WHERE message_id = ? AND status = 'queued'",
     ).run(reason, id);
@@ -645,7 +701,7 @@ export class QueueStore {
   /** Delete a message without telling anyone. Returns whether it existed. */
   async delete(id: string): Promise<boolean> {
     const path = this.bodyPath(id);
-    const r = this.#db.prepare("DELETE FROM messages WHERE id = ?").run(id);
+    const r = this.#stmt("DELETE FROM messages WHERE id = ?").run(id);
     await removeIfExists(path);
     return Number(r.changes) > 0;
   }
@@ -667,8 +723,14 @@ export class QueueStore {
       clearTimeout(this.#commitTimer);
       this.#commitTimer = undefined;
     }
-    const waiting = this.#pending.splice(0);
-    for (const p of waiting) p.reject(new Error("queue is closed"));
+    if (this.#settleTimer !== undefined) {
+      clearTimeout(this.#settleTimer);
+      this.#settleTimer = undefined;
+    }
+    const closed = new Error("queue is closed");
+    for (const p of this.#pending.splice(0)) p.reject(closed);
+    for (const p of this.#settling.splice(0)) p.reject(closed);
+    this.#statements.clear();
     if (this.#db.isOpen) this.#db.close();
   }
 }
