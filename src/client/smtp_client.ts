@@ -1,7 +1,8 @@
 /**
  * The SMTP client for outbound delivery (RFC 5321): one mail transaction per call, to one
- * already-chosen IP address. Choosing the address (MX, A/AAAA, null MX) and retrying are the
- * caller's business; this module only speaks the protocol and reports what happened.
+ * already-chosen IP address, on a new connection or on one kept from an earlier call. Choosing
+ * the address (MX, A/AAAA, null MX) and retrying are the caller's business; this module only
+ * speaks the protocol and reports what happened.
  *
  * The steps of {@link deliverMessage}, in order:
  *
@@ -18,6 +19,9 @@
  * 8. MAIL, RCPT for each recipient, DATA: in one write when PIPELINING is offered (RFC 2920),
  *    else one command at a time; the content from {@link encodeData}; the final reply.
  * 9. QUIT, without waiting long for the 221.
+ *
+ * {@link ConnectionCache} does steps 2 to 6 once per connection and then runs several mail
+ * transactions (steps 7 and 8) over it before QUIT, as Postfix's connection cache does.
  *
  * Sockets are `node:net`/`node:tls` ones, as in `src/server/transport.ts`. The client-side TLS
  * upgrade is `tls.connect({ socket })` with `rejectUnauthorized: false`; the result's
@@ -455,6 +459,15 @@ class Connection {
     return this.#buf.length > 0;
   }
 
+  /**
+   * Whether an idle connection can take another command: still open, and the server said
+   * nothing since its last reply (an idle server speaks only to say goodbye, such as a 421
+   * on its timeout, RFC 5321 §4.5.3.2.7).
+   */
+  get usable(): boolean {
+    return !this.#ended && !this.#stream.destroyed && this.#buf.length === 0;
+  }
+
   /** Write and wait until the runtime took the bytes, within `timeoutMs`. */
   async write(data: string | Uint8Array, timeoutMs: number, stage: string): Promise<void> {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
@@ -667,6 +680,208 @@ export async function deliverMessage(
   env: Envelope,
   content: readonly Uint8Array[],
 ): Promise<DeliveryResult> {
+  const p = prepare(opts, env, content);
+  if ("done" in p) return p.done;
+  let attempt = await attemptDelivery(opts, opts.tls.mode, env, content, p.timeouts, p.results);
+  if (attempt.tlsHandshakeFailed && opts.tls.mode === "opportunistic" && !opts.auth) {
+    // Opportunistic TLS (RFC 3207 §4.1 lets a client go on without TLS): a server whose TLS
+    // is broken still gets the mail, in plain text, on a new connection. Not with credentials,
+    // which never go out in clear: the handshake failure stays a temporary one.
+    attempt = await attemptDelivery(opts, "none", env, content, p.timeouts, p.results);
+  }
+  return toResult(env, attempt);
+}
+
+/** Limits of a {@link ConnectionCache}. */
+export interface ConnectionCacheOptions {
+  /**
+   * Most mail transactions over one connection before QUIT.
+   * @default 100
+   */
+  maxTransactions?: number;
+  /**
+   * How long an unused connection stays open, ms (Postfix: `smtp_connection_cache_time_limit`,
+   * 2 s).
+   * @default 2000
+   */
+  idleMs?: number;
+}
+
+/**
+ * Connection reuse for outbound delivery, as Postfix's `smtp_connection_cache`: after a mail
+ * transaction the session is kept open, and the next message for the same server (same IP,
+ * port, source address, HELO name, TLS policy and name, credentials) goes over it. RFC 5321
+ * §3.3 lets a client start a new transaction with MAIL once the previous one ended with the
+ * reply to the final "." (§4.1.1.4); a transaction left open (every recipient refused) is
+ * ended with RSET (§4.1.1.5) first, and a session in any other state is not reused. After
+ * {@link ConnectionCacheOptions.maxTransactions} transactions, after
+ * {@link ConnectionCacheOptions.idleMs} without use, and on {@link ConnectionCache.close}, a
+ * cached session is ended with QUIT.
+ *
+ * A cached connection the server dropped (or answered 421 on) before the new transaction got
+ * any reply is not the message's fault: the transaction is made again on a fresh connection
+ * within the same {@link ConnectionCache.deliver} call, so it costs no extra attempt. Only a
+ * transaction that may have reached the server (the MAIL reply came) is reported as it ended.
+ *
+ * @example
+ * ```ts ignore
+ * const cache = new ConnectionCache();
+ * const r1 = await cache.deliver(opts, env1, [content1]); // connects, EHLO, STARTTLS, ...
+ * const r2 = await cache.deliver(opts, env2, [content2]); // MAIL FROM on the same connection
+ * await cache.close(); // QUIT
+ * ```
+ */
+export class ConnectionCache {
+  readonly #idle = new Map<string, Session[]>();
+  readonly #closing = new Set<Promise<void>>();
+  readonly #maxTransactions: number;
+  readonly #idleMs: number;
+  #closed = false;
+  #connections = 0;
+  #transactions = 0;
+
+  constructor(options: ConnectionCacheOptions = {}) {
+    this.#maxTransactions = Math.max(1, options.maxTransactions ?? 100);
+    this.#idleMs = Math.max(0, options.idleMs ?? 2000);
+  }
+
+  /** Connections opened and transactions made so far (diagnostics and tests). */
+  get stats(): { connections: number; transactions: number; idle: number } {
+    let idle = 0;
+    for (const list of this.#idle.values()) idle += list.length;
+    return { connections: this.#connections, transactions: this.#transactions, idle };
+  }
+
+  /**
+   * Deliver one message as {@link deliverMessage} does, over a cached session to the same
+   * server when there is one.
+   */
+  async deliver(
+    opts: ClientOptions,
+    env: Envelope,
+    content: readonly Uint8Array[],
+  ): Promise<DeliveryResult> {
+    const p = prepare(opts, env, content);
+    if ("done" in p) return p.done;
+    const key = cacheKey(opts);
+    for (let s = this.#take(key); s; s = this.#take(key)) {
+      const attempt = newAttempt(p.results, s);
+      const outcome = await runTransaction(s, env, content, p.timeouts, attempt);
+      const f = attempt.failure;
+      if (f && attempt.early && (f.broken || (f.fromServer && f.code === 421))) {
+        // The server dropped the idle session (or is saying goodbye): try a fresh one.
+        this.#close(s, outcome !== "broken");
+        continue;
+      }
+      this.#transactions++;
+      await this.#release(key, s, outcome, p.timeouts);
+      return toResult(env, attempt);
+    }
+    let attempt = newAttempt(p.results);
+    let s = await openSession(opts, opts.tls.mode, p.timeouts, attempt);
+    if (!s && attempt.tlsHandshakeFailed && opts.tls.mode === "opportunistic" && !opts.auth) {
+      // As in deliverMessage: a broken STARTTLS gets one more try in plain text.
+      attempt = newAttempt(p.results);
+      s = await openSession(opts, "none", p.timeouts, attempt);
+    }
+    if (!s) return toResult(env, attempt);
+    this.#connections++;
+    this.#transactions++;
+    const outcome = await runTransaction(s, env, content, p.timeouts, attempt);
+    await this.#release(key, s, outcome, p.timeouts);
+    return toResult(env, attempt);
+  }
+
+  /** QUIT every cached session; later deliveries still work but are not cached. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const [key, list] of this.#idle) {
+      this.#idle.delete(key);
+      for (const s of list) this.#close(s, s.conn.usable);
+    }
+    while (this.#closing.size > 0) await Promise.all([...this.#closing]);
+  }
+
+  /** A cached session for `key` that still looks alive, or undefined. */
+  #take(key: string): Session | undefined {
+    const list = this.#idle.get(key);
+    for (let s = list?.pop(); s; s = list?.pop()) {
+      clearTimeout(s.idleTimer);
+      delete s.idleTimer;
+      if (s.conn.usable) return s;
+      this.#close(s, false); // closed by the server, or it said something (421) while idle
+    }
+    this.#idle.delete(key);
+    return undefined;
+  }
+
+  /** After a transaction: keep the session for the next message, or end it. */
+  async #release(key: string, s: Session, outcome: Outcome, t: ClientTimeouts): Promise<void> {
+    let reusable = outcome === "clean" || outcome === "rset";
+    if (reusable && (this.#closed || s.transactions >= this.#maxTransactions)) reusable = false;
+    if (reusable && outcome === "rset") {
+      // RFC 5321 §4.1.1.5: RSET ends the open transaction; only a 250 makes it clean.
+      try {
+        await s.conn.write("RSET\r\n", t.mail, "RSET");
+        reusable = (await s.conn.readReply(t.mail, "RSET", false)).code === 250;
+      } catch {
+        this.#close(s, false);
+        return;
+      }
+    }
+    if (!reusable || this.#closed) {
+      this.#close(s, outcome !== "broken");
+      return;
+    }
+    s.idleTimer = setTimeout(() => {
+      const list = this.#idle.get(key);
+      const i = list?.indexOf(s) ?? -1;
+      if (i >= 0) list!.splice(i, 1);
+      if (list?.length === 0) this.#idle.delete(key);
+      this.#close(s, s.conn.usable);
+    }, this.#idleMs);
+    let list = this.#idle.get(key);
+    if (!list) this.#idle.set(key, list = []);
+    list.push(s);
+  }
+
+  /** End a session in the background (QUIT when `quit`); close() waits for it. */
+  #close(s: Session, quit: boolean): void {
+    clearTimeout(s.idleTimer);
+    const p = closeSession(s.conn, quit).finally(() => this.#closing.delete(p));
+    this.#closing.add(p);
+  }
+}
+
+/** Sessions are shared only between deliveries that would open the very same one. */
+function cacheKey(o: ClientOptions): string {
+  return JSON.stringify([
+    o.host,
+    o.port,
+    o.localAddress ?? "",
+    o.helo,
+    o.tls.mode,
+    o.tls.servername ?? "",
+    o.tls.caCerts ?? null,
+    o.auth?.username ?? null,
+    o.auth?.password ?? null,
+  ]);
+}
+
+/** Checked options and envelope, or the result when nothing needs to be sent. */
+type Prepared =
+  | { done: DeliveryResult }
+  | { timeouts: ClientTimeouts; results: (RecipientResult | undefined)[] };
+
+/**
+ * The local checks before any connection: options (TypeError for a programming error), the
+ * addresses and the content. Recipients that cannot be sent get their result here.
+ */
+function prepare(
+  opts: ClientOptions,
+  env: Envelope,
+  content: readonly Uint8Array[],
+): Prepared {
   if (net.isIP(opts.host) === 0) {
     throw new TypeError(
       `Cannot deliver: "host" must be an IP literal: current value is "${opts.host}"`,
@@ -699,9 +914,11 @@ export async function deliverMessage(
       ),
     )
   );
-  const refuse = (f: Failure): DeliveryResult => ({
-    recipients: env.to.map((a, i) => results[i] ?? recipientFrom(a, f)),
-    connectionError: { text: f.describe(), permanent: f.permanent },
+  const refuse = (f: Failure): Prepared => ({
+    done: {
+      recipients: env.to.map((a, i) => results[i] ?? recipientFrom(a, f)),
+      connectionError: { text: f.describe(), permanent: f.permanent },
+    },
   });
   if (env.from !== "" && !validPath(env.from)) {
     // RFC 3463 X.1.7 "bad sender's mailbox address syntax".
@@ -720,16 +937,13 @@ export async function deliverMessage(
     return refuse(new Failure(554, "5.6.0", "message contains NUL octets", false, "DATA"));
   }
   if (results.every((r) => r !== undefined)) {
-    return { recipients: results as RecipientResult[] };
+    return { done: { recipients: results as RecipientResult[] } };
   }
+  return { timeouts, results };
+}
 
-  let attempt = await attemptDelivery(opts, opts.tls.mode, env, content, timeouts, results);
-  if (attempt.tlsHandshakeFailed && opts.tls.mode === "opportunistic" && !opts.auth) {
-    // Opportunistic TLS (RFC 3207 §4.1 lets a client go on without TLS): a server whose TLS
-    // is broken still gets the mail, in plain text, on a new connection. Not with credentials,
-    // which never go out in clear: the handshake failure stays a temporary one.
-    attempt = await attemptDelivery(opts, "none", env, content, timeouts, results);
-  }
+/** The {@link DeliveryResult} of an attempt. */
+function toResult(env: Envelope, attempt: Attempt): DeliveryResult {
   const out: DeliveryResult = { recipients: [] };
   const f = attempt.failure;
   out.recipients = env.to.map((a, i) => {
@@ -752,7 +966,69 @@ export async function deliverMessage(
   return out;
 }
 
-/** One connection, start to end. Fills `results` for the recipients the server answered. */
+/**
+ * An SMTP session that is ready for mail transactions: greeting read, EHLO (and STARTTLS,
+ * EHLO again, AUTH) done.
+ */
+interface Session {
+  conn: Connection;
+  ext: Extensions;
+  tls?: DeliveryResult["tls"];
+  remoteHost?: string;
+  /** Mail transactions attempted on it. */
+  transactions: number;
+  /** While cached: closes it when it has been idle too long. */
+  idleTimer?: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * How a transaction left the session:
+ * - `clean`: no transaction open (it ended with the reply to the final ".", or nothing was
+ *   sent): another may start at once (RFC 5321 §3.3, §4.1.1.4);
+ * - `rset`: a transaction is still open (MAIL accepted, every recipient refused): RSET
+ *   (RFC 5321 §4.1.1.5) makes it clean;
+ * - `dirty`: a failure left replies unread or the state unknown: QUIT, do not reuse;
+ * - `broken`: the connection is gone (lost, timed out, 421): close without QUIT.
+ */
+type Outcome = "clean" | "rset" | "dirty" | "broken";
+
+function newAttempt(initial: readonly (RecipientResult | undefined)[], s?: Session): Attempt {
+  const a: Attempt = { results: [...initial], early: true };
+  if (s?.tls) a.tls = s.tls;
+  if (s?.remoteHost) a.remoteHost = s.remoteHost;
+  return a;
+}
+
+/** Any error as a {@link Failure}; an unexpected one (a bug) is temporary, never a loss. */
+function asFailure(e: unknown): Failure {
+  if (e instanceof Failure) return e;
+  return new Failure(421, "4.3.0", `internal error: ${errorText(e)}`, false, "SMTP", true);
+}
+
+/**
+ * Whether QUIT is worth sending after a failure: not after a 421 reply or on a broken
+ * connection, where the server is gone; after a timeout RFC 5321 §4.5.3.2 has the client
+ * close rather than talk on.
+ */
+function quitAfter(f: Failure): boolean {
+  return !f.broken && !(f.fromServer && f.code === 421);
+}
+
+/** End a session: QUIT (RFC 5321 §4.1.1.10) unless told not to, then close the socket. */
+async function closeSession(conn: Connection, quit: boolean): Promise<void> {
+  if (quit) {
+    try {
+      // The 221 is not worth waiting long for.
+      await conn.write("QUIT\r\n", QUIT_WAIT_MS, "QUIT");
+      await conn.readReply(QUIT_WAIT_MS, "QUIT", false);
+    } catch {
+      // Already done; the server may close without a 221.
+    }
+  }
+  await conn.close();
+}
+
+/** One connection, one transaction, QUIT. Fills `results` for the recipients answered. */
 async function attemptDelivery(
   opts: ClientOptions,
   mode: ClientTls["mode"],
@@ -761,65 +1037,85 @@ async function attemptDelivery(
   timeouts: ClientTimeouts,
   initial: readonly (RecipientResult | undefined)[],
 ): Promise<Attempt> {
-  const attempt: Attempt = { results: [...initial], early: true };
-  let conn: Connection;
-  try {
-    conn = await Connection.open(opts, timeouts.connect);
-  } catch (e) {
-    if (!(e instanceof Failure)) throw e;
-    attempt.failure = e;
-    return attempt;
-  }
-  let quit = false;
-  try {
-    quit = await converse(conn, opts, mode, env, content, timeouts, attempt);
-  } catch (e) {
-    if (!(e instanceof Failure)) {
-      // A bug or an unexpected runtime error: report it as temporary, never lose the message.
-      attempt.failure = new Failure(
-        421,
-        "4.3.0",
-        `internal error: ${errorText(e)}`,
-        false,
-        "SMTP",
-        true,
-      );
-    } else {
-      attempt.failure = e;
-      // A 421 reply or a broken connection: the server is gone, QUIT would be pointless.
-      // After a timeout RFC 5321 §4.5.3.2 has the client close rather than talk on.
-      quit = !e.broken && !(e.fromServer && e.code === 421);
-      if (e.stage === "STARTTLS handshake" && mode === "opportunistic") {
-        attempt.tlsHandshakeFailed = true;
-      }
-    }
-  }
-  if (quit) {
-    try {
-      // RFC 5321 §4.1.1.10; the 221 is not worth waiting long for.
-      await conn.write("QUIT\r\n", QUIT_WAIT_MS, "QUIT");
-      await conn.readReply(QUIT_WAIT_MS, "QUIT", false);
-    } catch {
-      // Already done; the server may close without a 221.
-    }
-  }
-  await conn.close();
+  const attempt = newAttempt(initial);
+  const s = await openSession(opts, mode, timeouts, attempt);
+  if (!s) return attempt;
+  const outcome = await runTransaction(s, env, content, timeouts, attempt);
+  await closeSession(s.conn, outcome !== "broken");
   return attempt;
 }
 
 /**
- * The dialogue itself. Returns whether QUIT should be sent; throws a {@link Failure} to end
- * the attempt. Fills `attempt.results` as recipients are answered.
+ * Connect and make the session ready for mail. On failure the connection is closed, the
+ * failure is in `attempt`, and the result is undefined.
  */
-async function converse(
-  conn: Connection,
+async function openSession(
   opts: ClientOptions,
   mode: ClientTls["mode"],
+  t: ClientTimeouts,
+  attempt: Attempt,
+): Promise<Session | undefined> {
+  let conn: Connection;
+  try {
+    conn = await Connection.open(opts, t.connect);
+  } catch (e) {
+    attempt.failure = asFailure(e);
+    return undefined;
+  }
+  try {
+    const ext = await greet(conn, opts, mode, t, attempt);
+    const s: Session = { conn, ext, transactions: 0 };
+    if (attempt.tls) s.tls = attempt.tls;
+    if (attempt.remoteHost) s.remoteHost = attempt.remoteHost;
+    return s;
+  } catch (e) {
+    const f = asFailure(e);
+    attempt.failure = f;
+    if (f.stage === "STARTTLS handshake" && mode === "opportunistic") {
+      attempt.tlsHandshakeFailed = true;
+    }
+    await closeSession(conn, quitAfter(f));
+    return undefined;
+  }
+}
+
+/**
+ * One mail transaction on a ready session, with the local checks first. Failures go into
+ * `attempt`; the result tells what state the session is in.
+ */
+async function runTransaction(
+  s: Session,
   env: Envelope,
   content: readonly Uint8Array[],
   t: ClientTimeouts,
   attempt: Attempt,
-): Promise<boolean> {
+): Promise<Outcome> {
+  s.transactions++;
+  const refusal = localRefusal(s.ext, env);
+  if (refusal) {
+    attempt.failure = refusal; // nothing was sent: the session stays clean
+    return "clean";
+  }
+  try {
+    return await transact(s, env, content, t, attempt);
+  } catch (e) {
+    const f = asFailure(e);
+    attempt.failure = f;
+    return quitAfter(f) ? "dirty" : "broken";
+  }
+}
+
+/**
+ * The opening of a session: TLS first in implicit mode, the greeting, EHLO or HELO, STARTTLS
+ * (then EHLO again) and AUTH. Returns the extensions; throws a {@link Failure}.
+ */
+async function greet(
+  conn: Connection,
+  opts: ClientOptions,
+  mode: ClientTls["mode"],
+  t: ClientTimeouts,
+  attempt: Attempt,
+): Promise<Extensions> {
   const recordTls = () => {
     const s = conn.secure!;
     const err = s.authorizationError as unknown;
@@ -905,13 +1201,20 @@ async function converse(
   }
 
   if (opts.auth) await authenticate(conn, opts.auth, ext, t.ehlo, attempt, enhanced());
+  return ext;
+}
 
-  // RFC 1870 §6: do not send what the server said it will refuse; SIZE 0 means no limit.
+/**
+ * What the server announced it cannot take, checked before MAIL: a message above its SIZE
+ * (RFC 1870 §6; SIZE 0 means no limit), or one that needs SMTPUTF8 when that is not offered
+ * (RFC 6531 §3.4).
+ */
+function localRefusal(ext: Extensions, env: Envelope): Failure | undefined {
   const sizeParam = ext.get("SIZE");
   if (sizeParam !== undefined) {
     const limit = /^\d{1,15}$/.test(sizeParam[0] ?? "") ? Number(sizeParam[0]) : 0;
     if (limit > 0 && env.size > limit) {
-      throw new Failure(
+      return new Failure(
         552,
         "5.3.4",
         `message too big for remote server: ${env.size} octets, limit ${limit}`,
@@ -924,7 +1227,7 @@ async function converse(
   if (needUtf8 && !ext.has("SMTPUTF8")) {
     // RFC 6531 §3.4 (and §3.2 for the code): without SMTPUTF8 at the server the message cannot
     // be sent as is; we do not downgrade, so it is returned.
-    throw new Failure(
+    return new Failure(
       553,
       "5.6.7",
       "message needs SMTPUTF8 (non-ASCII addresses or headers), which the remote server does not support",
@@ -933,6 +1236,25 @@ async function converse(
     );
   }
 
+  return undefined;
+}
+
+/**
+ * The mail transaction itself (RFC 5321 §3.3): MAIL, RCPT for each recipient, DATA, the
+ * content. Throws a {@link Failure} to end the session; fills `attempt.results` as recipients
+ * are answered.
+ */
+async function transact(
+  s: Session,
+  env: Envelope,
+  content: readonly Uint8Array[],
+  t: ClientTimeouts,
+  attempt: Attempt,
+): Promise<Outcome> {
+  const { conn, ext } = s;
+  const enhanced = () => ext.has("ENHANCEDSTATUSCODES"); // RFC 2034 §3
+  const sizeParam = ext.get("SIZE");
+  const needUtf8 = env.smtputf8 || hasNonAscii(env.from) || env.to.some(hasNonAscii);
   // MAIL FROM:<path> [SP params] (RFC 5321 §4.1.1.2)
   let mail = `MAIL FROM:<${env.from}>`;
   if (sizeParam !== undefined && Number.isSafeInteger(env.size) && env.size >= 0) {
@@ -964,8 +1286,8 @@ async function converse(
     if (dataReply.code === 354 && accepted.length === 0) {
       // RFC 2920 §3.1: DATA was accepted with no recipient; end it with an empty message.
       await conn.write(".\r\n", t.dataBlock, "DATA");
-      await conn.readReply(t.dataEnd, "end of data", enhanced());
-      return true;
+      const end = await conn.readReply(t.dataEnd, "end of data", enhanced());
+      return end.code === 421 ? "broken" : "clean";
     }
   } else {
     await conn.write(`${mail}\r\n`, t.mail, "MAIL FROM");
@@ -981,8 +1303,9 @@ async function converse(
       dataReply = await conn.readReply(t.data, "DATA", enhanced());
     }
   }
-  // No recipient accepted: no DATA (or its refusal is expected); every result is known.
-  if (accepted.length === 0) return true;
+  // No recipient accepted: no DATA (or its refusal is expected); every result is known. The
+  // transaction MAIL opened is still there.
+  if (accepted.length === 0) return "rset";
   if (dataReply!.code !== 354) throw unexpected(dataReply!, "DATA");
 
   // RFC 5321 §4.1.1.4: the content, dot-stuffed, then CRLF.CRLF.
@@ -993,7 +1316,7 @@ async function converse(
   const final = await conn.readReply(t.dataEnd, "end of data", enhanced());
   // RFC 5321 §4.1.1.4: one reply for the whole message, for every accepted recipient.
   for (const i of accepted) attempt.results[i] = recipientFromReply(env.to[i]!, final);
-  return final.code !== 421;
+  return final.code === 421 ? "broken" : "clean";
 }
 
 /** A reply that is not the expected 2xx/3xx: the server's failure, or a protocol error. */
