@@ -24,7 +24,12 @@ import type { Router } from "../delivery/router.ts";
 import type { MaildirStore } from "../delivery/maildir.ts";
 import { parseMailbox } from "../smtp/address.ts";
 import { type Hop, hostAddresses, resolveDestination } from "../client/route.ts";
-import { type ClientOptions, deliverMessage, type DeliveryResult } from "../client/smtp_client.ts";
+import {
+  type ClientOptions,
+  ConnectionCache,
+  type deliverMessage,
+  type DeliveryResult,
+} from "../client/smtp_client.ts";
 import { buildDsn, type DsnRecipient, headerSection } from "./dsn.ts";
 import type { DueRecipient, NoticeRecipient, QueueStore, RecipientUpdate } from "./store.ts";
 
@@ -36,7 +41,10 @@ export interface WorkerOptions {
   router: Router;
   maildir: MaildirStore;
   log: Logger;
-  /** The SMTP client; tests may replace it. */
+  /**
+   * The SMTP client; tests may replace it. By default a {@link ConnectionCache}, so that
+   * messages for the same server share connections.
+   */
   deliver?: typeof deliverMessage;
   now?: () => Date;
   random?: () => number;
@@ -73,6 +81,11 @@ export class DeliveryWorker {
   #ticking: Promise<void> | null = null;
   #again = false;
   readonly #passwords = new Map<string, string>();
+  readonly #connections = new ConnectionCache();
+  /** When notices (DSNs, delay warnings) and finished messages were last looked for (ms). */
+  #lastSweep = -Infinity;
+  /** A recipient failed since then: its DSN should not wait for the next periodic sweep. */
+  #sweepDue = false;
 
   constructor(options: WorkerOptions) {
     this.#o = options;
@@ -116,12 +129,13 @@ export class DeliveryWorker {
     });
   }
 
-  /** Stop scanning and wait for deliveries in progress. */
+  /** Stop scanning, wait for deliveries in progress, and QUIT cached connections. */
   async stop(): Promise<void> {
     this.#running = false;
     clearTimeout(this.#timer);
     await this.#ticking;
     await Promise.all([...this.#inFlight.values()]);
+    await this.#connections.close();
   }
 
   /** Wait until nothing is in flight (tests). */
@@ -164,8 +178,15 @@ export class DeliveryWorker {
       });
       this.#inFlight.set(key, p);
     }
-    await this.#sendNotices(now);
-    await store.removeFinished();
+    // Kicks come after every enqueue and every delivery; the scans below read the whole
+    // queue, so they run at the scan interval, or at once when a recipient failed.
+    const interval = this.#o.intervalMs ?? 1000;
+    if (this.#sweepDue || performance.now() - this.#lastSweep >= interval) {
+      this.#sweepDue = false;
+      this.#lastSweep = performance.now();
+      await this.#sendNotices(now);
+      await store.removeFinished();
+    }
   }
 
   #relayFor(domain: string): Relay | undefined {
@@ -184,7 +205,7 @@ export class DeliveryWorker {
   }
 
   async #deliverGroup(g: Group): Promise<void> {
-    const { store, config, log } = this.#o;
+    const { config, log } = this.#o;
     const now = this.#now();
     const created = g.recipients[0]!.created;
     const sender = g.recipients[0]!.sender;
@@ -221,7 +242,7 @@ export class DeliveryWorker {
 
     let content: Uint8Array;
     try {
-      content = await Deno.readFile(store.bodyPath(g.messageId));
+      content = await Deno.readFile(this.#o.store.bodyPath(g.messageId));
     } catch (e) {
       log.error("queue file of {id} is missing: {error}", {
         event: "queue_error",
@@ -229,7 +250,7 @@ export class DeliveryWorker {
         error: String(e),
       });
       finish("failed", { lastError: "message file lost in the queue", statusCode: "5.3.0" });
-      store.record(updates);
+      await this.#settle(updates);
       return;
     }
 
@@ -243,7 +264,7 @@ export class DeliveryWorker {
       const a = await hostAddresses(this.#o.resolver, relay.host);
       if (a.kind !== "ok") {
         finish("queued", { lastError: `relay ${relay.host}: no address`, statusCode: "4.4.3" });
-        store.record(updates);
+        await this.#settle(updates);
         return;
       }
       hops = [{ name: relay.host, addresses: a.addresses }];
@@ -251,13 +272,13 @@ export class DeliveryWorker {
       const dest = await resolveDestination(this.#o.resolver, g.domain, this.#o.random);
       if (dest.kind === "permanent") {
         finish("failed", { lastError: dest.reason, statusCode: dest.status });
-        store.record(updates);
+        await this.#settle(updates);
         this.#logResult(g, "bounced", dest.reason);
         return;
       }
       if (dest.kind === "temporary") {
         finish("queued", { lastError: dest.reason, statusCode: "4.4.3" });
-        store.record(updates);
+        await this.#settle(updates);
         this.#logResult(g, "deferred", dest.reason);
         return;
       }
@@ -272,7 +293,9 @@ export class DeliveryWorker {
       smtputf8: NON_ASCII.test(sender) || to.some((a) => NON_ASCII.test(a)),
       eightBit: content.some((b) => b >= 0x80),
     };
-    const deliver = this.#o.deliver ?? deliverMessage;
+    const deliver = this.#o.deliver ??
+      ((o: ClientOptions, e: typeof env, c: readonly Uint8Array[]) =>
+        this.#connections.deliver(o, e, c));
     let lastError = "no host could be reached";
     let allPermanent = true;
     let result: DeliveryResult | undefined;
@@ -315,7 +338,7 @@ export class DeliveryWorker {
       } else {
         finish("queued", { lastError, statusCode: "4.4.1" });
       }
-      store.record(updates);
+      await this.#settle(updates);
       this.#logResult(g, allPermanent ? "bounced" : "deferred", lastError);
       return;
     }
@@ -331,7 +354,7 @@ export class DeliveryWorker {
       else if (rr.permanent) finish("failed", fields, [r]);
       else finish("queued", fields, [r]);
     }
-    store.record(updates);
+    await this.#settle(updates);
     for (const u of updates) {
       log.info("{status} {rcpt} via {host}", {
         event: u.status === "delivered"
@@ -347,6 +370,12 @@ export class DeliveryWorker {
         ...(result.tls ? { tls: result.tls.protocol, verified: result.tls.authorized } : {}),
       });
     }
+  }
+
+  /** Commit outcomes (grouped with concurrent deliveries' by the store). */
+  async #settle(updates: RecipientUpdate[]): Promise<void> {
+    await this.#o.store.settle(updates);
+    if (updates.some((u) => u.status === "failed")) this.#sweepDue = true;
   }
 
   #tlsFor(relay: Relay | undefined, hop: Hop): ClientOptions["tls"] {
