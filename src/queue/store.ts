@@ -12,10 +12,10 @@
  * Layout under `<data_dir>/queue/` (directories mode 0700, files 0600):
  *
  * - `msg/<id>.eml`: the message as it will be sent: our trace header block, then the content.
- * - `queue.db`: SQLite (WAL, synchronous=FULL) with one `messages` row per message and one
- *   `recipients` row per recipient carrying that recipient's own state (queued, delivered,
- *   failed), attempt count, next attempt time and last error, so retries, DSNs and
- *   `postie queue flush|delete|bounce` can act per recipient.
+ * - `queue.db`: SQLite (WAL, synchronous=FULL; group commits see below) with one `messages`
+ *   row per message and one `recipients` row per recipient carrying that recipient's own state
+ *   (queued, delivered, failed), attempt count, next attempt time and last error, so retries,
+ *   DSNs and `postie queue flush|delete|bounce` can act per recipient.
  * - `lock`: an advisory lock file (see "Orphans" below).
  *
  * Enqueue order, so that a crash at any point loses nothing acknowledged:
@@ -31,9 +31,12 @@
  * into one transaction, each message in its own savepoint (so a failing message does not take
  * the others with it). Every {@link QueueStore.enqueue} still resolves only after the commit
  * that covers its own rows: under load one WAL fsync and one directory fsync serve many
- * messages, and none is acknowledged before it is durable. node:sqlite is synchronous, so a
- * COMMIT blocks the event loop for its fsync; batching makes that one stall per batch instead
- * of one per message.
+ * messages, and none is acknowledged before it is durable. node:sqlite is synchronous: a
+ * COMMIT with synchronous=FULL would block the event loop (every session) for its fsync. So
+ * the group commits (of enqueues and of delivery outcomes, {@link QueueStore.settle}) commit
+ * with synchronous=NORMAL, which in WAL mode writes the WAL frames without syncing them, and
+ * then fdatasync the WAL file off the main thread; only after that fdatasync is the commit
+ * reported, as durable as with FULL. Until then its messages are not due for delivery.
  *
  * Orphans: a crash between the two steps leaves a body file without a row (or a `tmp-` file
  * from older versions, which wrote a tmp file and renamed it). Neither was acknowledged, so
@@ -183,6 +186,16 @@ PRAGMA user_version = 1;
 
 type Row = Record<string, string | number | null>;
 
+/** A commit went through but the fdatasync after it failed: it may not be durable. */
+class SyncFailed extends Error {
+  constructor(cause: unknown) {
+    super(`Cannot sync the queue database: ${cause instanceof Error ? cause.message : cause}`, {
+      cause,
+    });
+    this.name = "SyncFailed";
+  }
+}
+
 /** The rows of one message, waiting for a group commit. */
 interface PendingRows {
   id: string;
@@ -205,8 +218,10 @@ interface PendingCommit {
   reject: (e: unknown) => void;
 }
 
-/** Bodies up to this size are written with one write. */
+/** Bodies up to this size are written with one write (and kept in memory for the worker). */
 const SMALL_BODY = 256 * 1024;
+/** Most bytes of bodies kept in memory. */
+const BODY_CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * The outbound queue on disk (see the module doc for the layout and durability rules).
@@ -239,6 +254,16 @@ export class QueueStore {
   #lock: Promise<Deno.FsFile> | null = null;
   #lockHolders = 0;
   #enqueueCommits = 0;
+  /**
+   * Bodies of messages this process enqueued lately, oldest first, so that the worker
+   * usually sends them without reading the file back; at most {@link BODY_CACHE_BYTES}.
+   */
+  readonly #bodies = new Map<string, Uint8Array>();
+  #bodyBytes = 0;
+  /** The WAL file, for {@link QueueStore.#commitDurably}; without it commits sync themselves. */
+  #wal: Deno.FsFile | undefined;
+  /** Messages committed whose commit is not yet known durable: not due for delivery yet. */
+  readonly #unsynced = new Set<string>();
   /** Prepared statements by SQL text: preparing costs more than running, on every call. */
   readonly #statements = new Map<string, StatementSync>();
   /** Outcomes waiting for the next group commit of {@link QueueStore.settle}. */
@@ -289,6 +314,12 @@ export class QueueStore {
     try {
       // Make the entries of queue.db and its WAL durable before anything is accepted.
       await syncDir(queueDir);
+      // The WAL, for the group commits' own fdatasync (see #commitDurably). It exists from the
+      // first read in WAL mode and stays while our connection is open; kept open until close()
+      // (closing another descriptor of a file can drop a process's POSIX locks on it).
+      store.#wal = await Deno.open(join(queueDir, "queue.db-wal"), { read: true }).catch(
+        () => undefined,
+      );
       const lock = await Deno.open(store.#lockPath, {
         read: true,
         write: true,
@@ -352,13 +383,14 @@ export class QueueStore {
     } catch (e) {
       throw queueError("Cannot queue message", e);
     }
+    let body: Uint8Array | undefined;
     try {
       try {
         const file = await Deno.open(dest, { write: true, createNew: true, mode: 0o600 });
         try {
           if (size <= SMALL_BODY) {
             // One write instead of one per part: small messages are the common case.
-            const body = new Uint8Array(size);
+            body = new Uint8Array(size);
             body.set(header, 0);
             let off = header.length;
             for (const part of req.content) {
@@ -394,6 +426,7 @@ export class QueueStore {
         await removeIfExists(dest).catch(() => {});
         throw queueError("Cannot record queued message", e);
       }
+      if (body) this.#keepBody(id, body);
       return id;
     } finally {
       this.#releaseLock();
@@ -454,16 +487,19 @@ export class QueueStore {
   }
 
   /** One transaction for every pending message, each in its own savepoint; one WAL fsync. */
-  #commitPending(): void {
+  async #commitPending(): Promise<void> {
     this.#commitTimer = undefined;
     const batch = this.#pending.splice(0);
     if (batch.length === 0) return;
     /** Messages whose rows failed on their own (their savepoint was rolled back). */
     const failed = new Set<PendingCommit>();
+    const ids = batch.map((p) => p.rows.id);
     try {
       if (!this.#db.isOpen) throw new Error("queue is closed");
-      this.#db.exec("BEGIN IMMEDIATE");
-      try {
+      // Not due for delivery until the commit is durable (a crash before would deliver a
+      // message that was never acknowledged, and the client sends it again).
+      for (const id of ids) this.#unsynced.add(id);
+      await this.#commitDurably(() => {
         for (const p of batch) {
           const r = p.rows;
           this.#db.exec("SAVEPOINT msg");
@@ -485,17 +521,55 @@ export class QueueStore {
             p.reject(e);
           }
         }
-        this.#db.exec("COMMIT");
-        this.#enqueueCommits++;
-      } catch (e) {
-        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-        throw e;
-      }
+      });
+      this.#enqueueCommits++;
     } catch (e) {
-      for (const p of batch) if (!failed.has(p)) p.reject(e);
+      let cause = e;
+      if (e instanceof SyncFailed) {
+        // Committed, but not known to be durable: take the rows back, as nothing of these
+        // messages was acknowledged (their files go when each enqueue fails).
+        cause = e.cause;
+        try {
+          this.#transaction(() => {
+            for (const id of ids) this.#stmt("DELETE FROM messages WHERE id = ?").run(id);
+          });
+        } catch {
+          // Left for the worker; a message is never lost by this, at worst sent twice.
+        }
+      }
+      for (const p of batch) if (!failed.has(p)) p.reject(cause);
       return;
+    } finally {
+      for (const id of ids) this.#unsynced.delete(id);
     }
     for (const p of batch) if (!failed.has(p)) p.resolve();
+  }
+
+  /**
+   * Run `fn` in a transaction and make it durable without blocking the event loop for the
+   * fsync: the COMMIT runs with synchronous=NORMAL (in WAL mode SQLite then writes the WAL
+   * frames but does not sync them; checkpoints still sync the WAL before and the database
+   * after), and an fdatasync of the WAL file, which runs off the main thread, follows. The
+   * promise resolves after that fdatasync, when the commit is as durable as with
+   * synchronous=FULL. Other statements of this connection keep synchronous=FULL.
+   */
+  async #commitDurably(fn: () => void): Promise<void> {
+    const wal = this.#wal;
+    if (!wal) {
+      this.#transaction(fn); // synchronous=FULL
+      return;
+    }
+    this.#db.exec("PRAGMA synchronous=NORMAL");
+    try {
+      this.#transaction(fn);
+    } finally {
+      if (this.#db.isOpen) this.#db.exec("PRAGMA synchronous=FULL");
+    }
+    try {
+      await wal.syncData();
+    } catch (e) {
+      throw new SyncFailed(e);
+    }
   }
 
   #stmt(sql: string): StatementSync {
@@ -548,6 +622,25 @@ export class QueueStore {
     return join(this.#msgDir, `${id}${BODY_SUFFIX}`);
   }
 
+  /** The body of a queued message (trace header block plus content). */
+  readBody(id: string): Promise<Uint8Array> {
+    const cached = this.#bodies.get(id);
+    return cached ? Promise.resolve(cached) : Deno.readFile(this.bodyPath(id));
+  }
+
+  #keepBody(id: string, body: Uint8Array): void {
+    this.#bodies.set(id, body);
+    this.#bodyBytes += body.length;
+    for (const [old, b] of this.#bodies) {
+      if (this.#bodyBytes <= BODY_CACHE_BYTES) break;
+      this.#forgetBody(old, b);
+    }
+  }
+
+  #forgetBody(id: string, body = this.#bodies.get(id)): void {
+    if (body && this.#bodies.delete(id)) this.#bodyBytes -= body.length;
+  }
+
   /** Queued recipients whose next attempt is due, oldest message first. */
   due(now: Date, limit = 1000): DueRecipient[] {
     const rows = this.#stmt(
@@ -555,7 +648,10 @@ export class QueueStore {
         "JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' AND r.next_attempt <= ? " +
         "ORDER BY m.created, r.message_id, r.seq LIMIT ?",
     ).all(now.toISOString(), limit) as Row[];
-    return rows.map((r) => ({
+    const ready = this.#unsynced.size === 0
+      ? rows
+      : rows.filter((r) => !this.#unsynced.has(String(r["message_id"])));
+    return ready.map((r) => ({
       messageId: String(r["message_id"]),
       seq: Number(r["seq"]),
       address: String(r["address"]),
@@ -597,7 +693,7 @@ export class QueueStore {
         "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE " +
           "r.message_id = ?1 AND (r.status = 'queued' OR (r.status = 'failed' AND r.notified = 0)))",
       );
-      this.#transaction(() => {
+      await this.#commitDurably(() => {
         for (const b of batch) for (const u of b.updates) this.#update(u);
         for (const id of touched) if (Number(finish.run(id).changes) > 0) finished.push(id);
       });
@@ -606,6 +702,7 @@ export class QueueStore {
       return;
     }
     // The rows are gone; a crash before the files are leaves orphans for open() to remove.
+    for (const id of finished) this.#forgetBody(id);
     await Promise.all(finished.map((id) => removeIfExists(this.bodyPath(id)).catch(() => {})));
     for (const b of batch) b.resolve();
   }
@@ -702,6 +799,7 @@ export class QueueStore {
   async delete(id: string): Promise<boolean> {
     const path = this.bodyPath(id);
     const r = this.#stmt("DELETE FROM messages WHERE id = ?").run(id);
+    this.#forgetBody(id);
     await removeIfExists(path);
     return Number(r.changes) > 0;
   }
@@ -712,7 +810,8 @@ export class QueueStore {
       fn();
       this.#db.exec("COMMIT");
     } catch (e) {
-      this.#db.exec("ROLLBACK");
+      // SQLite may have rolled back already (SQLITE_FULL): keep the original error.
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw e;
     }
   }
@@ -731,7 +830,11 @@ export class QueueStore {
     for (const p of this.#pending.splice(0)) p.reject(closed);
     for (const p of this.#settling.splice(0)) p.reject(closed);
     this.#statements.clear();
+    this.#bodies.clear();
+    this.#bodyBytes = 0;
     if (this.#db.isOpen) this.#db.close();
+    this.#wal?.close();
+    this.#wal = undefined;
   }
 }
 

@@ -261,6 +261,8 @@ Deno.test("QueueStore.settle() commits concurrent outcomes and removes finished 
       ]);
       assert.deepEqual(store.list().map((m) => m.id), [b, c]);
       await assert.rejects(Deno.stat(store.bodyPath(a)), Deno.errors.NotFound, "a's body removed");
+      await assert.rejects(store.readBody(a), Deno.errors.NotFound, "and not kept in memory");
+      assert.deepEqual(await store.readBody(b), await Deno.readFile(store.bodyPath(b)));
       assert.deepEqual(store.get(b)!.recipients.map((r) => [r.status, r.attempts]), [
         ["delivered", 1],
         ["queued", 0],

@@ -80,6 +80,8 @@ export class DeliveryWorker {
   #running = false;
   #ticking: Promise<void> | null = null;
   #again = false;
+  /** A scan is scheduled for the next turn of the event loop. */
+  #soon = false;
   readonly #passwords = new Map<string, string>();
   readonly #connections = new ConnectionCache();
   /** When notices (DSNs, delay warnings) and finished messages were last looked for (ms). */
@@ -107,14 +109,27 @@ export class DeliveryWorker {
     this.kick();
   }
 
-  /** Scan now (after an enqueue). */
+  /**
+   * Scan soon (after an enqueue or a finished delivery). Kicks in the same turn of the event
+   * loop share one scan: under load they come once per message, and a scan reads the queue.
+   */
   kick(): void {
     if (!this.#running) return;
     if (this.#ticking) {
       this.#again = true;
       return;
     }
+    if (this.#soon) return;
+    this.#soon = true;
     clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#soon = false;
+      this.#scan();
+    }, 0);
+  }
+
+  #scan(): void {
+    if (!this.#running) return;
     this.#ticking = this.tick().catch((e) => {
       this.#o.log.error("queue scan failed: {error}", { event: "queue_error", error: String(e) });
     }).finally(() => {
@@ -132,6 +147,7 @@ export class DeliveryWorker {
   /** Stop scanning, wait for deliveries in progress, and QUIT cached connections. */
   async stop(): Promise<void> {
     this.#running = false;
+    this.#soon = false;
     clearTimeout(this.#timer);
     await this.#ticking;
     await Promise.all([...this.#inFlight.values()]);
@@ -140,8 +156,9 @@ export class DeliveryWorker {
 
   /** Wait until nothing is in flight (tests). */
   async idle(): Promise<void> {
-    while (this.#inFlight.size > 0 || this.#ticking) {
-      await Promise.all([...this.#inFlight.values(), this.#ticking]);
+    while (this.#inFlight.size > 0 || this.#ticking || this.#soon) {
+      const soon = this.#soon ? new Promise((r) => setTimeout(r, 1)) : null;
+      await Promise.all([...this.#inFlight.values(), this.#ticking, soon]);
     }
   }
 
@@ -242,7 +259,7 @@ export class DeliveryWorker {
 
     let content: Uint8Array;
     try {
-      content = await Deno.readFile(this.#o.store.bodyPath(g.messageId));
+      content = await this.#o.store.readBody(g.messageId);
     } catch (e) {
       log.error("queue file of {id} is missing: {error}", {
         event: "queue_error",
@@ -438,7 +455,7 @@ export class DeliveryWorker {
     const { store, config, router, maildir, log } = this.#o;
     let header: Uint8Array = new Uint8Array();
     try {
-      header = headerSection([await Deno.readFile(store.bodyPath(id))]);
+      header = headerSection([await store.readBody(id)]);
     } catch {
       // the body is gone: the DSN goes out without the original header
     }
