@@ -112,7 +112,10 @@ export function renderReport(r: Report): string {
     table(["", ""], [
       ["date", m.date],
       ["machine", `${m.nproc} CPUs (${m.cpu}), ${m.memGb} GiB RAM, kernel ${m.kernel}`],
-      ["data directories", m.filesystem],
+      [
+        "data directories",
+        `${m.filesystem}; creating a 1 KB file there: ${m.createMs.toFixed(3)} ms`,
+      ],
       [
         "versions",
         `postie ${r.versions.postie}, Deno ${m.deno}, Postfix ${m.postfix}, ` +
@@ -137,8 +140,9 @@ export function renderReport(r: Report): string {
       "## Inbound (msgs/s: median [min–max])",
       "",
       "Wall time of one `smtp-source` run; every acknowledged message must then be found in the " +
-        "mailbox (`stored`). Postfix delivers to the Maildir after its 250 (its queue file is " +
-        "fsynced first): its rate until the last message was stored is in parentheses.",
+        "mailbox (`stored`). Postfix and postie deliver to the Maildir after their 250 (Postfix's " +
+        "queue file, postie's spool journal are fsynced first): their rate until the last " +
+        "message was stored is in parentheses.",
       "",
     );
     const ratioServers = ["postfix", "haraka", "sink"].filter((s) => servers.includes(s));
@@ -157,7 +161,9 @@ export function renderReport(r: Report): string {
         const rates = runs.map((x) => x.msgsPerSec);
         med.set(s, median(rates));
         let cell = `${f(median(rates))} [${f(Math.min(...rates))}–${f(Math.max(...rates))}]`;
-        if (s === "postfix") cell += ` (${f(median(runs.map((x) => x.storedPerSec ?? NaN)))})`;
+        if (s === "postfix" || s === "postie") {
+          cell += ` (${f(median(runs.map((x) => x.storedPerSec ?? NaN)))})`;
+        }
         const bad = runs.filter((x) => x.error || (x.stored !== null && x.stored !== x.acked));
         if (s !== "sink") {
           const stored = runs.reduce((a, x) => a + (x.stored ?? 0), 0);

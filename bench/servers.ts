@@ -210,9 +210,11 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
       timeoutMs: 120_000,
     });
     const logFile = join(dir, "postie.log");
+    // POSTIE_BENCH_DENO_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
+    const extra = (Deno.env.get("POSTIE_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
     const d = spawnDaemon(
       Deno.execPath(),
-      [...POSTIE_FLAGS, main, "serve", "--config", config],
+      [...POSTIE_FLAGS, ...extra, main, "serve", "--config", config],
       logFile,
       { env: NO_UPDATE_CHECK },
     );

@@ -49,6 +49,20 @@ const MAGIC_MESSAGE = 0x50534a4d; // "PSJM"
 const MAGIC_DONE = 0x50534a44; // "PSJD"
 /** Maildir deliveries running at once in the background. */
 const DELIVERY_CONCURRENCY = 32;
+/**
+ * Accepted messages not yet in their Maildirs beyond which a new acceptance waits (delaying
+ * its 250) until the backlog is below the limit again: back-pressure, so that a burst the disk
+ * cannot keep up with slows the senders down instead of piling up in memory.
+ */
+export const MAX_BACKLOG = 2_000;
+/** The same limit in bytes of message content held in memory for those deliveries. */
+export const MAX_BACKLOG_BYTES = 128 * 1024 * 1024;
+
+/** Limits of {@link Spool.open} (the defaults suit a server; tests make them small). */
+export interface SpoolLimits {
+  backlog?: number;
+  backlogBytes?: number;
+}
 /** Retry delays for a Maildir delivery that failed (disk full, I/O error), capped at the last. */
 const RETRY_MS = [1_000, 5_000, 30_000, 60_000];
 
@@ -83,6 +97,8 @@ interface Job {
   content: readonly Uint8Array[];
   segment: Segment;
   offset: number;
+  /** Content bytes (for the back-pressure limit). */
+  size: number;
   attempt: number;
   /** From a replay: skip mailboxes that already hold the message. */
   replay?: boolean;
@@ -180,10 +196,13 @@ export class Spool {
   #running = 0;
   #outstanding = 0;
   #idleWaiters: (() => void)[] = [];
+  #roomWaiters: (() => void)[] = [];
+  #backlogBytes = 0;
+  readonly #limits: Required<SpoolLimits>;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   /** Counters: messages accepted into the journal and the fdatasyncs that made them durable. */
-  readonly stats = { messages: 0, syncs: 0 };
+  readonly stats = { messages: 0, syncs: 0, syncMs: 0 };
 
   private constructor(
     dir: string,
@@ -191,7 +210,12 @@ export class Spool {
     log: SpoolLog,
     lock: Deno.FsFile,
     seq: number,
+    limits: SpoolLimits,
   ) {
+    this.#limits = {
+      backlog: limits.backlog ?? MAX_BACKLOG,
+      backlogBytes: limits.backlogBytes ?? MAX_BACKLOG_BYTES,
+    };
     this.#dir = dir;
     this.#maildir = maildir;
     this.#log = log;
@@ -204,7 +228,12 @@ export class Spool {
    * earlier run accepted but did not finish delivering; {@link idle} tells when that is done.
    * @throws if another process holds the spool.
    */
-  static async open(dataDir: string, maildir: MaildirStore, log: SpoolLog): Promise<Spool> {
+  static async open(
+    dataDir: string,
+    maildir: MaildirStore,
+    log: SpoolLog,
+    limits: SpoolLimits = {},
+  ): Promise<Spool> {
     const dir = join(dataDir, "spool");
     await mkdirDurable(dir);
     const lock = await Deno.open(join(dir, "lock"), {
@@ -224,7 +253,7 @@ export class Spool {
         if (m && e.isFile) seqs.push(Number(m[1]));
       }
       seqs.sort((a, b) => a - b);
-      const spool = new Spool(dir, maildir, log, lock, (seqs.at(-1) ?? 0) + 1);
+      const spool = new Spool(dir, maildir, log, lock, (seqs.at(-1) ?? 0) + 1, limits);
       await spool.#replay(seqs);
       return spool;
     } catch (e) {
@@ -269,11 +298,13 @@ export class Spool {
       this.#queue.push({
         meta: m.meta,
         content: [m.content],
+        size: m.content.length,
         segment: m.seg,
         offset: m.offset,
         attempt: 0,
         replay: true,
       });
+      this.#backlogBytes += m.content.length;
       queued++;
     }
     if (seqs.length > 0) {
@@ -298,6 +329,12 @@ export class Spool {
     content: readonly Uint8Array[],
   ): Promise<void> {
     if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
+    while (
+      this.#outstanding >= this.#limits.backlog || this.#backlogBytes >= this.#limits.backlogBytes
+    ) {
+      await new Promise<void>((r) => this.#roomWaiters.push(r));
+      if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
+    }
     const size = content.reduce((n, p) => n + p.length, 0);
     const meta: Meta = {
       boxes: boxes.map((box) => {
@@ -326,7 +363,15 @@ export class Spool {
       });
     }
     this.#outstanding++;
-    this.#queue.push({ meta, content, segment: at.segment, offset: at.offset, attempt: 0 });
+    this.#backlogBytes += size;
+    this.#queue.push({
+      meta,
+      content,
+      size,
+      segment: at.segment,
+      offset: at.offset,
+      attempt: 0,
+    });
     this.#pump();
   }
 
@@ -350,6 +395,7 @@ export class Spool {
       new Promise<void>((r) => timer = setTimeout(r, graceMs)),
     ]);
     clearTimeout(timer);
+    for (const r of this.#roomWaiters.splice(0)) r(); // they see #closed and answer 421
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     while (this.#writing) await this.#writing;
@@ -399,7 +445,9 @@ export class Spool {
         // Done records alone need no fdatasync: the next message batch (or close) covers them,
         // and a replay finds such a message in the Maildir by its name anyway.
         if (waiters.length > 0) {
+          const t0 = performance.now();
           await seg.file!.syncData();
+          this.stats.syncMs += performance.now() - t0;
           this.stats.syncs++;
           this.stats.messages += waiters.length;
         }
@@ -524,6 +572,8 @@ export class Spool {
     job.segment.open--;
     this.#maybeRemove(job.segment);
     this.#outstanding--;
+    this.#backlogBytes -= job.size;
+    this.#roomWaiters.shift()?.(); // the woken caller checks the limits again
     if (this.#outstanding === 0) {
       const w = this.#idleWaiters;
       this.#idleWaiters = [];

@@ -167,3 +167,33 @@ Deno.test("spool: a message with a done record is not delivered again (its owner
     assert.ok(!left.some((t) => t.includes("Subject: a")), "a (done) stays deleted");
   });
 });
+
+Deno.test("spool: when the Maildir falls behind, new acceptances wait (back-pressure)", async () => {
+  await withDir(async (dir) => {
+    // A Maildir that holds every delivery until the gate opens.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => open = r);
+    class SlowMaildir extends MaildirStore {
+      override async deliver(...args: Parameters<MaildirStore["deliver"]>): Promise<string[]> {
+        await gate;
+        return await super.deliver(...args);
+      }
+    }
+    const spool = await Spool.open(dir, new SlowMaildir(join(dir, "mail"), "mx"), quiet, {
+      backlog: 2,
+    });
+    const msg = (n: number) => [enc.encode(`Subject: ${n}\r\n\r\n${n}\r\n`)];
+    await spool.deliver([alice], header, msg(1));
+    await spool.deliver([alice], header, msg(2));
+    let third = false;
+    const p = spool.deliver([alice], header, msg(3)).then(() => third = true);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(third, false, "the third waits while two are undelivered");
+    open();
+    await p;
+    assert.equal(third, true);
+    await spool.idle();
+    assert.equal((await texts(dir, alice)).length, 3);
+    await spool.close();
+  });
+});
