@@ -180,7 +180,11 @@ Deno.test("postie delivers by MX to Postfix over STARTTLS, into carol's Maildir"
     assert.ok(text.endsWith(`\n\n${BODY.join("\n")}\n`), text);
 
     await waitFor("A's queue to empty", async () => (await queueLength(a!)) === 0 || undefined);
-    const log = await pf.log();
+    // postie keeps the connection for a next message a moment, then ends it with QUIT.
+    const log = await waitFor("the end of postie's session in Postfix's log", async () => {
+      const log = await pf.log();
+      return /disconnect from unknown\[127\.0\.0\.1\] ehlo=2 /.test(log) ? log : undefined;
+    });
     assert.match(
       log,
       new RegExp(
