@@ -35,7 +35,7 @@ import {
   tail,
   waitListening,
 } from "./servers.ts";
-import { countFiles, removeFiles } from "./measure.ts";
+import { mailboxCounter } from "./measure.ts";
 
 /** The Haraka release the benchmark uses. */
 export const HARAKA_VERSION = "3.3.4";
@@ -125,8 +125,7 @@ export async function startHaraka(ctx: StartContext): Promise<BenchServer> {
       name: "haraka",
       port,
       pid: d.pid,
-      stored: () => countFiles(newDir),
-      clear: () => removeFiles(newDir),
+      ...mailboxCounter(newDir),
       pss: () => familyPssKb(d.pid),
       cpuMs: () => familyCpuMs(d.pid),
       alive: () => !d.exited,

@@ -24,14 +24,7 @@ import { startPostfix } from "../tests/interop/postfix/postfix.ts";
 import { canConnect, postfixProgram } from "../tests/interop/postfix/processes.ts";
 import { freePort, runOk } from "../tests/interop/tools.ts";
 import type { TestDnsServer } from "../tests/support/dns_server.ts";
-import {
-  countFiles,
-  countFilesDeep,
-  familyCpuMs,
-  familyPssKb,
-  removeFiles,
-  sleep,
-} from "./measure.ts";
+import { countFilesDeep, familyCpuMs, familyPssKb, mailboxCounter, sleep } from "./measure.ts";
 
 /** The names of the servers, in the order they are run. */
 export const SERVER_NAMES = ["postie", "postfix", "haraka", "sink"] as const;
@@ -230,8 +223,7 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
       name: "postie",
       port,
       pid: d.pid,
-      stored: () => countFiles(newDir),
-      clear: () => removeFiles(newDir),
+      ...mailboxCounter(newDir),
       queued() {
         try {
           const db = new DatabaseSync(queueDb, { readOnly: true });
@@ -294,8 +286,7 @@ export async function startPostfixServer(ctx: StartContext): Promise<BenchServer
     name: "postfix",
     port: pf.port,
     pid: pf.masterPid,
-    stored: () => countFiles(newDir),
-    clear: () => removeFiles(newDir),
+    ...mailboxCounter(newDir),
     async queued() {
       let n = 0;
       for (const q of ["maildrop", "incoming", "active", "deferred", "hold"]) {
