@@ -352,8 +352,11 @@ async function inboundPhase(ctx: Ctx): Promise<void> {
   try {
     if (opts.tests.has("inbound")) {
       for (let rep = 1; rep <= opts.reps; rep++) {
-        for (const c of opts.cases) {
-          for (const s of servers) {
+        for (const [ci, c] of opts.cases.entries()) {
+          // The order rotates, so that no server always goes first (right after the warm-up
+          // or the previous case's burst of writeback).
+          const k = (rep - 1 + ci) % servers.length;
+          for (const s of [...servers.slice(k), ...servers.slice(0, k)]) {
             let r: InboundRun;
             try {
               r = await inboundRun(s, c, opts.count, ctx.dns);
