@@ -15,7 +15,7 @@ import {
 import { AccountError, AccountStore, parseAccountAddress } from "./src/accounts/store.ts";
 import { randomPassword } from "./src/accounts/password.ts";
 import { createMaildir, mailboxDir } from "./src/delivery/maildir.ts";
-import { log, setupLogging } from "./src/log/logger.ts";
+import { flushLogs, log, setupLogging } from "./src/log/logger.ts";
 import { SmtpServer } from "./src/server/server.ts";
 import { VERSION } from "./src/version.ts";
 import { formatQueueList, QueueStore } from "./src/queue/store.ts";
@@ -56,6 +56,7 @@ function say(text: string): void {
 }
 
 function fail(text: string, code = 1): never {
+  flushLogs();
   Deno.stderr.writeSync(new TextEncoder().encode(`postie: ${text}\n`));
   Deno.exit(code);
 }
@@ -104,6 +105,7 @@ async function serve(configPath: string | undefined): Promise<void> {
     l.info("received {signal}; stopping", { event: "stop", signal });
     await server.stop();
     l.info("stopped", { event: "stopped" });
+    flushLogs();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));

@@ -317,7 +317,7 @@ export class Session {
     }
     this.#hello = { verb, name };
     this.#tx = null; // RFC 5321 §4.1.4: EHLO resets the transaction.
-    this.#o.log.info("{verb} {name}", { event: "helo", verb, name });
+    this.#o.log.debug("{verb} {name}", { event: "helo", verb, name });
     const host = this.#o.config.hostname;
     if (verb === "HELO") return reply(250, undefined, host);
     const ext = [
@@ -397,7 +397,8 @@ export class Session {
       if (refusal) return refusal;
     }
     this.#tx = tx;
-    this.#o.log.info("mail from <{from}>", {
+    // Debug only: the accepted (or rejected) message's line carries the sender and verdicts.
+    this.#o.log.debug("mail from <{from}>", {
       event: "mail",
       from: shown,
       ...(tx.spf ? { spf: tx.spf.mailFrom.result, spf_helo: tx.spf.helo.result } : {}),
@@ -617,9 +618,16 @@ export class Session {
     );
     let authResults = "";
     let signature = "";
+    let verdicts: Record<string, string> = {};
     if (tx.spf) {
       // Mail from the outside: verify DKIM (RFC 6376 §6), then DMARC (RFC 7489 §6.6).
       const verdict = await this.#verifyInbound(tx, content);
+      verdicts = {
+        spf: tx.spf.mailFrom.result,
+        spf_helo: tx.spf.helo.result,
+        dkim: verdict.dkim.map((d) => `${d.domain}:${d.result}`).join(",") || "none",
+        dmarc: verdict.dmarc?.result ?? "none",
+      };
       authResults = this.#authHeaders(tx, verdict.dkim, verdict.dmarc);
       const refusal = this.#applyDmarc(verdict.dmarc, boxes);
       if (refusal) return fail(refusal, "DMARC policy");
@@ -668,6 +676,7 @@ export class Session {
       size,
       ...(this.#user ? { user: this.#user } : {}),
       ...(outboundId ? { queued: outboundId, remote } : {}),
+      ...verdicts,
     });
     return reply(250, "2.0.0", `Ok: queued as ${queueId}`);
   }
@@ -770,7 +779,9 @@ export class Session {
       dkim: dkim.map((d) => ({ result: d.result, domain: d.domain })),
     }, { resolver });
     dmarc.policyDomain ??= author.domain;
-    this.#o.log.info("DMARC {result} for {domain}", {
+    // A pass (or no policy) is in the message_accepted line; anything else gets its own line.
+    const level = dmarc.result === "pass" || dmarc.result === "none" ? "debug" : "info";
+    this.#o.log[level]("DMARC {result} for {domain}", {
       event: "dmarc",
       result: dmarc.result,
       domain: author.domain,
