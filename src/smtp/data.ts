@@ -87,8 +87,6 @@ export class DotReader {
     const n = chunk.length;
     let i = 0;
     let seg = 0; // start of the not yet emitted content in this chunk
-    // The next NUL at or after i, found once and moved forward, so the scan stays linear.
-    let nextNul = chunk.indexOf(0);
     while (i < n) {
       switch (this.#state) {
         case State.LineStart:
@@ -131,13 +129,21 @@ export class DotReader {
             this.flaws.bareCR = true;
             this.#pendingCR = false;
           }
-          const lf = chunk.indexOf(LF, i);
-          const end = lf < 0 ? n : lf;
-          if (nextNul >= 0 && nextNul < i) nextNul = chunk.indexOf(0, i);
-          if (nextNul >= 0 && nextNul < end) this.flaws.nul = true;
-          // Any CR must be directly followed by LF (or be the last byte, pending).
-          for (let cr = chunk.indexOf(CR, i); cr >= 0 && cr < end; cr = chunk.indexOf(CR, cr + 1)) {
-            if (cr !== end - 1) this.flaws.bareCR = true;
+          // One pass to the end of the line. Only bytes up to CR need a look (LF, CR, NUL);
+          // every CR must be directly followed by LF, or be the chunk's last byte (pending).
+          let lf = -1;
+          for (let j = i; j < n; j++) {
+            const b = chunk[j]!;
+            if (b > CR) continue;
+            if (b === LF) {
+              lf = j;
+              break;
+            }
+            if (b === CR) {
+              if (j + 1 < n && chunk[j + 1] !== LF) this.flaws.bareCR = true;
+            } else if (b === 0) {
+              this.flaws.nul = true;
+            }
           }
           if (lf < 0) {
             this.#pendingCR = chunk[n - 1] === CR;
