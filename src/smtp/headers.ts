@@ -72,9 +72,29 @@ interface Field {
   value: string;
 }
 
+/**
+ * Length of the header section including the empty line that ends it (RFC 5322 §2.1), or
+ * `limit` when it does not end within `limit` bytes. Reads only the header, not the body.
+ */
+function headerLength(parts: readonly Uint8Array[], limit: number): number {
+  const seq = [CR, LF, CR, LF];
+  let matched = 2; // as if a CRLF came before the content: a leading CRLF is an empty header
+  let pos = 0;
+  for (const p of parts) {
+    for (let i = 0; i < p.length; i++, pos++) {
+      if (pos >= limit) return limit;
+      const b = p[i]!;
+      if (b === seq[matched]) matched++;
+      else matched = b === CR ? 1 : 0;
+      if (matched === 4) return pos + 1;
+    }
+  }
+  return Math.min(pos, limit);
+}
+
 // The header section of the content (first 256 KiB) split into fields.
 function parse(parts: readonly Uint8Array[]): { fields: Field[]; headerEnd: number } {
-  const head = concat(parts, HEADER_LIMIT);
+  const head = concat(parts, headerLength(parts, HEADER_LIMIT));
   const list = fields(head);
   return {
     headerEnd: list[0]?.headerEnd ?? 0,
