@@ -290,6 +290,66 @@ Deno.test("messages answered 250 survive kill -9 of the server, each delivered o
   }
 });
 
+Deno.test("kill -9 in the middle of a stream of messages: each one answered 250 is delivered exactly once", async () => {
+  const i = await instance();
+  let proc: Deno.ChildProcess | undefined;
+  try {
+    await postie(["user", "add", "alice@example.test", "--config", i.configPath]);
+    proc = serve(i);
+    await waitForPort(i.smtp);
+    // Eight sessions send one message after another until the server dies under them.
+    const acked = new Set<string>();
+    const senders = Array.from({ length: 8 }, async (_, w) => {
+      const c = await SmtpTestClient.connect(i.smtp);
+      try {
+        await c.reply();
+        for (let k = 0;; k++) {
+          const subject = `stream ${w}-${k}`;
+          const r = await sendMail(
+            c,
+            "a@example.org",
+            ["alice@example.test"],
+            `Subject: ${subject}\r\n\r\nx\r\n`,
+          );
+          if (r.code !== 250) break;
+          acked.add(subject);
+        }
+      } catch {
+        // the connection died with the server
+      } finally {
+        c.close();
+      }
+    });
+    await waitFor("40 acknowledged messages", () => Promise.resolve(acked.size >= 40 || undefined));
+    proc.kill("SIGKILL");
+    await proc.status;
+    await Promise.all(senders);
+    proc = serve(i);
+    await waitForPort(i.smtp);
+    const want = acked.size;
+    await waitFor(`${want} messages in the Maildir`, async () => {
+      return (await newMail(i, "alice")).length >= want || undefined;
+    });
+    await new Promise((r) => setTimeout(r, 300)); // a replay must not add duplicates later
+    const subjects = await Promise.all(
+      (await newMail(i, "alice")).map(async (f) =>
+        /^Subject: (.*)$/m.exec(await Deno.readTextFile(f))?.[1]?.trim() ?? "?"
+      ),
+    );
+    const counts = new Map<string, number>();
+    for (const s of subjects) counts.set(s, (counts.get(s) ?? 0) + 1);
+    for (const s of acked) assert.equal(counts.get(s), 1, `acknowledged "${s}" stored once`);
+    // A message whose 250 was lost with the connection may be stored too, but only once.
+    for (const [s, n] of counts) assert.equal(n, 1, `"${s}" stored ${n} times`);
+  } finally {
+    if (proc) {
+      proc.kill("SIGKILL");
+      await proc.status;
+    }
+    await cleanup(i);
+  }
+});
+
 Deno.test("the embedded default starts with no config and delivers to postmaster@localhost", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "postie-default-" });
   const proc = new Deno.Command(Deno.execPath(), {
