@@ -2,7 +2,8 @@
  * The inbound spool: a group-committed, append-only journal that makes a message durable with
  * one fdatasync shared by every message in flight, so that the 250 after DATA (RFC 5321
  * §4.1.1.4, §6.1: "MUST NOT lose the message") does not wait for per-message file and directory
- * fsyncs. Delivery into the Maildir follows right after the 250, in the background, and the
+ * fsyncs. Delivery into the Maildir (and, for remote recipients, into the outbound queue under
+ * the queue id chosen at acceptance) follows right after the 250, in the background, and the
  * journal is replayed at start for whatever a crash interrupted.
  *
  * Layout under `<data_dir>/spool/` (mode 0700, files 0600):
@@ -14,7 +15,8 @@
  * A record is `magic (4) | payload length (u32 BE) | CRC-32 of payload (u32 BE) | payload`:
  *
  * - `PSJM`: a message: `meta length (u32 BE) | meta (JSON) | content`, where meta lists each
- *   mailbox with its trace header block and the Maildir file name chosen at acceptance.
+ *   mailbox with its trace header block and the Maildir file name chosen at acceptance, or the
+ *   envelope, header block and queue id of mail for the outbound queue.
  * - `PSJD`: done: `segment (u32 BE) | offset (u32 BE)` of a message now durable in every
  *   Maildir.
  *
@@ -29,8 +31,8 @@
  * Replay: records are read in order up to the first one that is short or fails its CRC (a
  * batch cut by the crash; none of it was acknowledged, since the fdatasync that would have
  * covered it had not returned). Every message without a done record is delivered again under
- * its recorded file names, skipping mailboxes that already hold that name in `new/` or `cur/`,
- * so a message is neither lost nor duplicated. The one remaining window: a message delivered,
+ * its recorded file names, skipping mailboxes that already hold that name in `new/` or `cur/`
+ * (and a queue id the queue already has), so a message is neither lost nor duplicated. The one remaining window: a message delivered,
  * then deleted by its owner, before its done record reached the disk, comes back once.
  *
  * @module
@@ -40,6 +42,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { DeliveryError, isNoSpace, type MailboxRef, type MaildirStore } from "./maildir.ts";
 import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
+import { type EnqueueRequest, newQueueId } from "../queue/store.ts";
 
 /** A segment is rolled once it holds this many bytes. */
 export const SEGMENT_BYTES = 32 * 1024 * 1024;
@@ -58,10 +61,22 @@ export const MAX_BACKLOG = 2_000;
 /** The same limit in bytes of message content held in memory for those deliveries. */
 export const MAX_BACKLOG_BYTES = 128 * 1024 * 1024;
 
-/** Limits of {@link Spool.open} (the defaults suit a server; tests make them small). */
-export interface SpoolLimits {
+/** The outbound queue, as the spool hands accepted mail for remote recipients to it. */
+export interface SpoolQueue {
+  /** Whether the message with this id is queued already (replay after a crash). */
+  has(id: string): boolean;
+  /** Queue durably under the given id; a message already queued under it is left alone. */
+  enqueue(req: EnqueueRequest & { id: string }): Promise<string>;
+  /** There is new mail in the queue. */
+  kick(): void;
+}
+
+/** Options of {@link Spool.open}: limits (the defaults suit a server; tests make them small). */
+export interface SpoolOptions {
   backlog?: number;
   backlogBytes?: number;
+  /** Where mail for remote recipients goes after acceptance (see {@link Spool.enqueue}). */
+  queue?: SpoolQueue;
 }
 /** Retry delays for a Maildir delivery that failed (disk full, I/O error), capped at the last. */
 const RETRY_MS = [1_000, 5_000, 30_000, 60_000];
@@ -78,6 +93,8 @@ export interface SpoolLog {
 
 interface Meta {
   boxes: { box: MailboxRef; name: string; header: string }[];
+  /** Mail for remote recipients, for the outbound queue under this id. */
+  queue?: { id: string; sender: string; recipients: string[]; account?: string; header: string };
 }
 
 interface Segment {
@@ -102,10 +119,14 @@ interface Job {
   attempt: number;
   /** From a replay: skip mailboxes that already hold the message. */
   replay?: boolean;
+  /** Its remote part is in the outbound queue. */
+  queued?: boolean;
 }
 
 interface Pending {
   bytes: Uint8Array;
+  /** A done record that should reach the disk soon (not wait for the next message batch). */
+  sync?: boolean;
   /** Set for message records: answered after the fdatasync. */
   done?: {
     resolve: (at: { segment: Segment; offset: number }) => void;
@@ -198,7 +219,8 @@ export class Spool {
   #idleWaiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
   #backlogBytes = 0;
-  readonly #limits: Required<SpoolLimits>;
+  readonly #limits: { backlog: number; backlogBytes: number };
+  readonly #queueTarget: SpoolQueue | undefined;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   /** Counters: messages accepted into the journal and the fdatasyncs that made them durable. */
@@ -210,12 +232,13 @@ export class Spool {
     log: SpoolLog,
     lock: Deno.FsFile,
     seq: number,
-    limits: SpoolLimits,
+    options: SpoolOptions,
   ) {
     this.#limits = {
-      backlog: limits.backlog ?? MAX_BACKLOG,
-      backlogBytes: limits.backlogBytes ?? MAX_BACKLOG_BYTES,
+      backlog: options.backlog ?? MAX_BACKLOG,
+      backlogBytes: options.backlogBytes ?? MAX_BACKLOG_BYTES,
     };
+    this.#queueTarget = options.queue;
     this.#dir = dir;
     this.#maildir = maildir;
     this.#log = log;
@@ -232,7 +255,7 @@ export class Spool {
     dataDir: string,
     maildir: MaildirStore,
     log: SpoolLog,
-    limits: SpoolLimits = {},
+    options: SpoolOptions = {},
   ): Promise<Spool> {
     const dir = join(dataDir, "spool");
     await mkdirDurable(dir);
@@ -253,7 +276,7 @@ export class Spool {
         if (m && e.isFile) seqs.push(Number(m[1]));
       }
       seqs.sort((a, b) => a - b);
-      const spool = new Spool(dir, maildir, log, lock, (seqs.at(-1) ?? 0) + 1, limits);
+      const spool = new Spool(dir, maildir, log, lock, (seqs.at(-1) ?? 0) + 1, options);
       await spool.#replay(seqs);
       return spool;
     } catch (e) {
@@ -328,15 +351,8 @@ export class Spool {
     headerFor: (box: MailboxRef) => string,
     content: readonly Uint8Array[],
   ): Promise<void> {
-    if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
-    while (
-      this.#outstanding >= this.#limits.backlog || this.#backlogBytes >= this.#limits.backlogBytes
-    ) {
-      await new Promise<void>((r) => this.#roomWaiters.push(r));
-      if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
-    }
     const size = content.reduce((n, p) => n + p.length, 0);
-    const meta: Meta = {
+    await this.#accept({
       boxes: boxes.map((box) => {
         const header = headerFor(box);
         return {
@@ -345,7 +361,40 @@ export class Spool {
           header,
         };
       }),
-    };
+    }, content);
+  }
+
+  /**
+   * Accept a message for remote recipients: resolves with its queue id once it is durable in
+   * the journal (250); it goes into the outbound queue right after, and again after a crash if
+   * it had not got there (the queue ignores an id it already has).
+   * @throws {DeliveryError} as {@link deliver}.
+   */
+  async enqueue(req: EnqueueRequest): Promise<string> {
+    if (!this.#queueTarget) throw new Error("The spool has no outbound queue");
+    const id = newQueueId(new Date());
+    await this.#accept({
+      boxes: [],
+      queue: {
+        id,
+        sender: req.sender,
+        recipients: req.recipients,
+        header: req.header,
+        ...(req.account !== undefined ? { account: req.account } : {}),
+      },
+    }, req.content);
+    return id;
+  }
+
+  async #accept(meta: Meta, content: readonly Uint8Array[]): Promise<void> {
+    if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
+    while (
+      this.#outstanding >= this.#limits.backlog || this.#backlogBytes >= this.#limits.backlogBytes
+    ) {
+      await new Promise<void>((r) => this.#roomWaiters.push(r));
+      if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
+    }
+    const size = content.reduce((n, p) => n + p.length, 0);
     const metaBytes = encoder.encode(JSON.stringify(meta));
     const bytes = record(MAGIC_MESSAGE, [u32(metaBytes.length), metaBytes, ...content]);
     let at: { segment: Segment; offset: number };
@@ -444,11 +493,11 @@ export class Spool {
         await writeAll(seg.file!, buf);
         // Done records alone need no fdatasync: the next message batch (or close) covers them,
         // and a replay finds such a message in the Maildir by its name anyway.
-        if (waiters.length > 0) {
+        if (waiters.length > 0 || batch.some((p) => p.sync)) {
           const t0 = performance.now();
           await seg.file!.syncData();
           this.stats.syncMs += performance.now() - t0;
-          this.stats.syncs++;
+          if (waiters.length > 0) this.stats.syncs++;
           this.stats.messages += waiters.length;
         }
         seg.size += total;
@@ -528,6 +577,16 @@ export class Spool {
 
   async #deliverJob(job: Job): Promise<void> {
     try {
+      const q = job.meta.queue;
+      if (q && !job.queued) {
+        const target = this.#queueTarget;
+        if (!target) throw new Error("The spool has no outbound queue");
+        if (!(job.replay && target.has(q.id))) {
+          await target.enqueue({ ...q, content: job.content });
+          target.kick();
+        }
+        job.queued = true; // a retry after a Maildir failure does not queue it again
+      }
       let boxes = job.meta.boxes;
       if (job.replay) {
         const cur = new Map<string, Set<string>>();
@@ -550,7 +609,7 @@ export class Spool {
       // Disk full or an I/O error after the 250: the journal still has the message; try again.
       const delay = RETRY_MS[Math.min(job.attempt, RETRY_MS.length - 1)]!;
       job.attempt++;
-      this.#log.error("maildir delivery failed, retrying in {delay} ms: {error}", {
+      this.#log.error("delivery from the spool failed, retrying in {delay} ms: {error}", {
         event: "spool_delivery_failed",
         delay,
         error: String(e),
@@ -566,7 +625,12 @@ export class Spool {
       return;
     }
     if (!this.#closed) {
-      this.#pending.push({ bytes: record(MAGIC_DONE, [u32(job.segment.seq), u32(job.offset)]) });
+      // Once the queue may have sent it and forgotten it, a replay would send it again: the
+      // done record of a queued message is synced soon (off the 250's path).
+      this.#pending.push({
+        bytes: record(MAGIC_DONE, [u32(job.segment.seq), u32(job.offset)]),
+        ...(job.meta.queue ? { sync: true } : {}),
+      });
       this.#kick();
     }
     job.segment.open--;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type MailboxRef, MaildirStore } from "./maildir.ts";
-import { parseSegment, Spool, type SpoolLog } from "./spool.ts";
+import { parseSegment, Spool, type SpoolLog, type SpoolQueue } from "./spool.ts";
+import type { EnqueueRequest } from "../queue/store.ts";
 
 const quiet: SpoolLog = { info() {}, warning() {}, error() {} };
 const alice: MailboxRef = { address: "alice@example.test", local: "alice", domain: "example.test" };
@@ -195,5 +196,68 @@ Deno.test("spool: when the Maildir falls behind, new acceptances wait (back-pres
     await spool.idle();
     assert.equal((await texts(dir, alice)).length, 3);
     await spool.close();
+  });
+});
+
+/** An outbound queue in memory, counting enqueues; `failing` refuses everything. */
+class MemoryQueue implements SpoolQueue {
+  readonly messages = new Map<string, { recipients: string[]; body: string }>();
+  enqueues = 0;
+  kicks = 0;
+  constructor(readonly failing = false) {}
+  has(id: string): boolean {
+    return this.messages.has(id);
+  }
+  enqueue(req: EnqueueRequest & { id: string }): Promise<string> {
+    this.enqueues++;
+    if (this.failing) return Promise.reject(new Error("simulated crash before the queue write"));
+    const body = req.header + req.content.map((c) => new TextDecoder().decode(c)).join("");
+    if (!this.messages.has(req.id)) this.messages.set(req.id, { recipients: req.recipients, body });
+    return Promise.resolve(req.id);
+  }
+  kick(): void {
+    this.kicks++;
+  }
+}
+
+const remote = (n: number): EnqueueRequest => ({
+  sender: "alice@example.test",
+  recipients: [`friend${n}@elsewhere.example`],
+  header: "Received: test\r\n",
+  content: [enc.encode(`Subject: out ${n}\r\n\r\n${n}\r\n`)],
+});
+
+Deno.test("spool: mail for remote recipients is acknowledged from the journal, then queued under its id", async () => {
+  await withDir(async (dir) => {
+    const queue = new MemoryQueue();
+    const md = new MaildirStore(join(dir, "mail"), "mx");
+    const spool = await Spool.open(dir, md, quiet, { queue });
+    const ids = await Promise.all([1, 2, 3].map((n) => spool.enqueue(remote(n))));
+    await spool.idle();
+    assert.deepEqual([...queue.messages.keys()].sort(), [...ids].sort());
+    assert.equal(
+      queue.messages.get(ids[1]!)?.body,
+      "Received: test\r\nSubject: out 2\r\n\r\n2\r\n",
+    );
+    assert.ok(queue.kicks >= 1, "the worker is told");
+    await spool.close();
+  });
+});
+
+Deno.test("spool: after a crash, mail not yet in the outbound queue is queued once, mail already there not again", async () => {
+  await withDir(async (dir) => {
+    const md = new MaildirStore(join(dir, "mail"), "mx");
+    const first = await Spool.open(dir, md, quiet, { queue: new MemoryQueue(true) });
+    const ids = await Promise.all([1, 2].map((n) => first.enqueue(remote(n))));
+    await first.close(0); // the queue never got them: both stay in the journal
+    const queue = new MemoryQueue();
+    // One of them did reach the queue before the crash (its done record did not).
+    await queue.enqueue({ ...remote(1), id: ids[0]! });
+    queue.enqueues = 0;
+    const second = await Spool.open(dir, md, quiet, { queue });
+    await second.idle();
+    await second.close();
+    assert.deepEqual([...queue.messages.keys()].sort(), [...ids].sort());
+    assert.equal(queue.enqueues, 1, "only the missing one is queued again");
   });
 });

@@ -101,6 +101,12 @@ export interface EnqueueRequest {
   header: string;
   /** The message content as received. */
   content: readonly Uint8Array[];
+  /**
+   * The queue id, chosen earlier (by the inbound spool, which enqueues what it accepted and,
+   * after a crash, enqueues it again): a message with this id already queued is not queued
+   * twice, and a body file left by an interrupted enqueue is overwritten.
+   */
+  id?: string;
 }
 
 /** Options for {@link QueueStore.open}. */
@@ -123,7 +129,7 @@ let lastMs = -1;
 let seq = 0;
 
 /** A new queue id: sortable by time (monotonic within this process) and unique. */
-function newQueueId(now: Date): string {
+export function newQueueId(now: Date): string {
   let ms = Math.max(now.getTime(), 0);
   if (ms <= lastMs) {
     ms = lastMs;
@@ -371,7 +377,8 @@ export class QueueStore {
     if (recipients.length === 0) throw new TypeError("Cannot enqueue a message: no recipients");
     if (!this.#db.isOpen) throw queueError("Cannot queue message", new Error("queue is closed"));
     const now = this.#now();
-    const id = newQueueId(now);
+    if (req.id !== undefined && this.has(req.id)) return req.id;
+    const id = req.id ?? newQueueId(now);
     const dest = this.bodyPath(id);
     const header = encoder.encode(req.header);
     const size = req.content.reduce((n, p) => n + p.length, header.length);
@@ -386,7 +393,15 @@ export class QueueStore {
     let body: Uint8Array | undefined;
     try {
       try {
-        const file = await Deno.open(dest, { write: true, createNew: true, mode: 0o600 });
+        const file = await Deno.open(
+          dest,
+          req.id === undefined ? { write: true, createNew: true, mode: 0o600 } : {
+            write: true,
+            create: true,
+            truncate: true,
+            mode: 0o600,
+          },
+        );
         try {
           if (size <= SMALL_BODY) {
             // One write instead of one per part: small messages are the common case.
@@ -595,6 +610,11 @@ export class QueueStore {
       list.push(toRecipient(r));
     }
     return messages.map((m) => toMessage(m, byId.get(String(m["id"])) ?? []));
+  }
+
+  /** Whether a message with this id is queued. */
+  has(id: string): boolean {
+    return this.#stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(id) !== undefined;
   }
 
   /** One queued message, or undefined when there is none with that id. */

@@ -487,3 +487,28 @@ Deno.test("formatQueueList() shows each message and one line per recipient", () 
     ].join("\n"),
   );
 });
+
+Deno.test("QueueStore.enqueue() with a given id: queued once, a leftover body file is overwritten", async () => {
+  await withTempDir(async (dir) => {
+    const store = await QueueStore.open(dir);
+    try {
+      const id = "0000000000000abcde";
+      // A body file left by an enqueue that a crash interrupted (no rows).
+      await Deno.writeTextFile(store.bodyPath(id), "partial garbage that is longer than the body");
+      assert.equal(await store.enqueue(request({ id })), id);
+      assert.equal(store.has(id), true);
+      const body = dec.decode(await Deno.readFile(store.bodyPath(id)));
+      assert.ok(body.endsWith("Subject: hi\r\n\r\nhello\r\n"), body);
+      assert.ok(!body.includes("garbage"));
+      // The same id again (a replay): nothing new.
+      assert.equal(await store.enqueue(request({ id, recipients: ["x@example.net"] })), id);
+      assert.equal(store.list().length, 1);
+      assert.deepEqual(store.get(id)?.recipients.map((r) => r.address), [
+        "bob@example.net",
+        "carol@example.org",
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+});

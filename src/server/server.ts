@@ -126,15 +126,24 @@ export class SmtpServer {
   static async start(config: Config): Promise<SmtpServer> {
     const accounts = await AccountStore.open(config.dataDir);
     const snap = await SmtpServer.#snapshot(config, accounts);
+    const queue = await QueueStore.open(config.dataDir);
+    let kick = () => {};
     const server = new SmtpServer(
       snap,
       accounts,
-      await QueueStore.open(config.dataDir),
+      queue,
       await RateLimiter.open(config.dataDir, config.rateLimits),
-      // One spool for the life of the process (a reload keeps it); it replays what a crash
-      // left undelivered.
-      await Spool.open(config.dataDir, snap.sink, log("spool")),
+      // One spool for the life of the process (a reload keeps it): accepted mail goes through
+      // it into the Maildirs and the outbound queue, and it replays what a crash interrupted.
+      await Spool.open(config.dataDir, snap.sink, log("spool"), {
+        queue: {
+          has: (id) => queue.has(id),
+          enqueue: (req) => queue.enqueue(req),
+          kick: () => kick(),
+        },
+      }),
     );
+    kick = () => server.#worker.kick();
     try {
       for (const kind of ["smtp", "submission", "submissions"] as const) {
         for (const addr of config.listen[kind]) await server.#listen(kind, addr.host, addr.port);
@@ -249,13 +258,8 @@ export class SmtpServer {
         credentials: this.#accounts,
         authGuard: this.#guard,
         rateLimiter: this.#rates,
-        queue: {
-          enqueue: async (req) => {
-            const id = await this.#queue.enqueue(req);
-            this.#worker.kick();
-            return id;
-          },
-        },
+        // Durable in the spool before the 250; into the queue right after.
+        queue: { enqueue: (req) => this.#spool.enqueue(req) },
         trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
         dkimKeys: snap.dkim,
         ...(tlsInfo ? { tls: tlsInfo } : {}),

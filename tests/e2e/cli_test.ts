@@ -434,7 +434,11 @@ Deno.test("postie queue list shows queued outbound mail while the server runs", 
     );
     assert.equal(r.code, 250, r.raw);
     c.close();
-    const list = await postie(["queue", "list", "--config", i.configPath]);
+    // The 250 came once the message was in the spool; it is in the queue a moment later.
+    const list = await waitFor("the message in the queue", async () => {
+      const l = await postie(["queue", "list", "--config", i.configPath]);
+      return l.code !== 0 || /customer@elsewhere\.example/.test(l.stdout) ? l : undefined;
+    });
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /app@example\.test/);
     assert.match(list.stdout, /customer@elsewhere\.example/);
@@ -520,7 +524,10 @@ Deno.test("postie queue show/flush/bounce/delete act on a running server's queue
     }
     c.close();
     const q = ["--config", i.configPath];
-    const ids = (await postie(["queue", "list", ...q])).stdout.match(/^[0-9a-z]{18}\b/gm) ?? [];
+    const ids = await waitFor("both messages in the queue", async () => {
+      const ids = (await postie(["queue", "list", ...q])).stdout.match(/^[0-9a-z]{18}\b/gm) ?? [];
+      return ids.length >= 2 ? ids : undefined;
+    });
     assert.equal(ids.length, 2);
     const show = await postie(["queue", "show", ids[0]!, ...q]);
     assert.equal(show.code, 0);

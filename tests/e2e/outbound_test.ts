@@ -81,8 +81,9 @@ async function find(t: TestServer, who: string, needle: string): Promise<string 
   return undefined;
 }
 
-function queueOf(t: TestServer) {
-  return QueueStore.open(t.dataDir).then((q) => {
+async function queueOf(t: TestServer) {
+  await t.server.spool.idle(); // accepted mail reaches the queue through the spool
+  return await QueueStore.open(t.dataDir).then((q) => {
     try {
       return q.list();
     } finally {

@@ -91,6 +91,7 @@ async function submit(a: TestServer, to: string, subject: string): Promise<void>
 }
 
 async function queueLength(t: TestServer): Promise<number> {
+  await t.server.spool.idle(); // accepted mail reaches the queue through the spool
   const q = await QueueStore.open(t.dataDir);
   try {
     return q.list().length;
