@@ -25,14 +25,13 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, run, runOk } from "../tests/interop/tools.ts";
-import { familyCpuMs, familyPssKb } from "./measure.ts";
 import {
   type BenchServer,
+  daemonParts,
   DOMAIN,
   spawnDaemon,
   type StartContext,
   stopDaemon,
-  tail,
   waitListening,
 } from "./servers.ts";
 import { mailboxCounter } from "./measure.ts";
@@ -124,16 +123,8 @@ export async function startHaraka(ctx: StartContext): Promise<BenchServer> {
     return {
       name: "haraka",
       port,
-      pid: d.pid,
+      ...daemonParts(d, dir),
       ...mailboxCounter(newDir),
-      pss: () => familyPssKb(d.pid),
-      cpuMs: () => familyCpuMs(d.pid),
-      alive: () => !d.exited,
-      logTail: () => tail(logFile),
-      async stop() {
-        await stopDaemon(d);
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      },
     };
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

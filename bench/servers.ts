@@ -103,6 +103,29 @@ export function spawnDaemon(
   return d;
 }
 
+/**
+ * The parts of a {@link BenchServer} that come from its daemon alone: its process family's
+ * memory and CPU, liveness, the end of its log (`tailLines` lines), and a stop that also
+ * removes its directory `dir`.
+ */
+export function daemonParts(
+  d: Daemon,
+  dir: string,
+  tailLines?: number,
+): Pick<BenchServer, "pid" | "pss" | "cpuMs" | "alive" | "logTail" | "stop"> {
+  return {
+    pid: d.pid,
+    pss: () => familyPssKb(d.pid),
+    cpuMs: () => familyCpuMs(d.pid),
+    alive: () => !d.exited,
+    logTail: () => tail(d.logFile, tailLines),
+    async stop() {
+      await stopDaemon(d);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once reaped. */
 export async function stopDaemon(d: Daemon, graceMs = 10_000): Promise<void> {
   if (!d.exited) {
@@ -222,7 +245,7 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
     return {
       name: "postie",
       port,
-      pid: d.pid,
+      ...daemonParts(d, dir),
       ...mailboxCounter(newDir),
       queued() {
         try {
@@ -239,14 +262,6 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
         } catch (e) {
           return Promise.reject(e);
         }
-      },
-      pss: () => familyPssKb(d.pid),
-      cpuMs: () => familyCpuMs(d.pid),
-      alive: () => !d.exited,
-      logTail: () => tail(logFile),
-      async stop() {
-        await stopDaemon(d);
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
       },
     };
   } catch (e) {
@@ -359,19 +374,11 @@ export async function startSink(connections = 1000): Promise<Sink> {
   return {
     name: "sink",
     port,
-    pid: d.pid,
+    ...daemonParts(d, dir, 3),
     stored: () => Promise.resolve(null),
     async clear() {
       offset += await received();
     },
     received,
-    pss: () => familyPssKb(d.pid),
-    cpuMs: () => familyCpuMs(d.pid),
-    alive: () => !d.exited,
-    logTail: () => tail(logFile, 3),
-    async stop() {
-      await stopDaemon(d);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
   };
 }
