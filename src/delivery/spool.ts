@@ -124,7 +124,8 @@ interface Job {
 }
 
 interface Pending {
-  bytes: Uint8Array;
+  /** The record's pieces (see {@link record}). */
+  pieces: Uint8Array[];
   /** A done record that should reach the disk soon (not wait for the next message batch). */
   sync?: boolean;
   /** Set for message records: answered after the fdatasync. */
@@ -134,20 +135,23 @@ interface Pending {
   };
 }
 
-function record(magic: number, payload: readonly Uint8Array[]): Uint8Array {
-  const len = payload.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(HEAD + len);
-  let off = HEAD;
+/**
+ * A record as pieces (its head, then the payload parts as they are): the writer copies every
+ * record of a batch into one buffer anyway, so the payload is not copied here too.
+ */
+function record(magic: number, payload: readonly Uint8Array[]): Uint8Array[] {
+  let len = 0;
+  let crc = 0;
   for (const p of payload) {
-    out.set(p, off);
-    off += p.length;
+    len += p.length;
+    crc = crc32(p, crc);
   }
-  const body = out.subarray(HEAD);
-  const view = new DataView(out.buffer);
+  const head = new Uint8Array(HEAD);
+  const view = new DataView(head.buffer);
   view.setUint32(0, magic);
   view.setUint32(4, len);
-  view.setUint32(8, crc32(body) >>> 0);
-  return out;
+  view.setUint32(8, crc >>> 0);
+  return [head, ...payload];
 }
 
 function u32(n: number): Uint8Array {
@@ -224,7 +228,7 @@ export class Spool {
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   /** Counters: messages accepted into the journal and the fdatasyncs that made them durable. */
-  readonly stats = { messages: 0, syncs: 0, syncMs: 0 };
+  readonly stats = { messages: 0, syncs: 0 };
 
   private constructor(
     dir: string,
@@ -396,11 +400,11 @@ export class Spool {
     }
     const size = content.reduce((n, p) => n + p.length, 0);
     const metaBytes = encoder.encode(JSON.stringify(meta));
-    const bytes = record(MAGIC_MESSAGE, [u32(metaBytes.length), metaBytes, ...content]);
+    const pieces = record(MAGIC_MESSAGE, [u32(metaBytes.length), metaBytes, ...content]);
     let at: { segment: Segment; offset: number };
     try {
       at = await new Promise((resolve, reject) => {
-        this.#pending.push({ bytes, done: { resolve, reject } });
+        this.#pending.push({ pieces, done: { resolve, reject } });
         this.#kick();
       });
     } catch (e) {
@@ -480,23 +484,25 @@ export class Spool {
         for (const p of waiters) p.done!.reject(e);
         continue;
       }
-      const total = batch.reduce((n, p) => n + p.bytes.length, 0);
+      let total = 0;
+      for (const p of batch) for (const piece of p.pieces) total += piece.length;
       const buf = new Uint8Array(total);
       const offsets: number[] = [];
       let off = 0;
       for (const p of batch) {
         offsets.push(seg.size + off);
-        buf.set(p.bytes, off);
-        off += p.bytes.length;
+        for (const piece of p.pieces) {
+          buf.set(piece, off);
+          off += piece.length;
+        }
       }
       try {
         await writeAll(seg.file!, buf);
-        // Done records alone need no fdatasync: the next message batch (or close) covers them,
-        // and a replay finds such a message in the Maildir by its name anyway.
+        // Done records alone need no fdatasync (except a queued message's, see #deliverJob):
+        // the next message batch (or close) covers them, and a replay finds such a message in
+        // the Maildir by its name anyway.
         if (waiters.length > 0 || batch.some((p) => p.sync)) {
-          const t0 = performance.now();
           await seg.file!.syncData();
-          this.stats.syncMs += performance.now() - t0;
           if (waiters.length > 0) this.stats.syncs++;
           this.stats.messages += waiters.length;
         }
@@ -628,7 +634,7 @@ export class Spool {
       // Once the queue may have sent it and forgotten it, a replay would send it again: the
       // done record of a queued message is synced soon (off the 250's path).
       this.#pending.push({
-        bytes: record(MAGIC_DONE, [u32(job.segment.seq), u32(job.offset)]),
+        pieces: record(MAGIC_DONE, [u32(job.segment.seq), u32(job.offset)]),
         ...(job.meta.queue ? { sync: true } : {}),
       });
       this.#kick();
