@@ -37,7 +37,6 @@ export interface BoundAddress {
 interface Snapshot {
   config: Config;
   router: Router;
-  sink: MaildirStore;
   tls: tls.SecureContext | null;
   resolver: Resolver;
   /** Active DKIM keys per local domain, created on first start (RFC 6376). */
@@ -73,6 +72,7 @@ export class SmtpServer {
     accounts: AccountStore,
     queue: QueueStore,
     rates: RateLimiter,
+    maildir: MaildirStore,
     spool: Spool,
   ) {
     this.#snap = snap;
@@ -86,7 +86,7 @@ export class SmtpServer {
       resolver: snap.resolver,
       config: snap.config,
       router: snap.router,
-      maildir: snap.sink,
+      maildir,
       log: log("queue"),
     });
   }
@@ -106,7 +106,6 @@ export class SmtpServer {
     return {
       config,
       router: new Router(config, accounts),
-      sink: new MaildirStore(join(config.dataDir, "mail"), config.hostname),
       tls: secureContext(material),
       resolver: await makeResolver(config.dns),
       dkim: new Map(
@@ -127,15 +126,18 @@ export class SmtpServer {
     const accounts = await AccountStore.open(config.dataDir);
     const snap = await SmtpServer.#snapshot(config, accounts);
     const queue = await QueueStore.open(config.dataDir);
+    // One Maildir writer for the life of the process, like the spool that feeds it.
+    const maildir = new MaildirStore(join(config.dataDir, "mail"), config.hostname);
     let kick = () => {};
     const server = new SmtpServer(
       snap,
       accounts,
       queue,
       await RateLimiter.open(config.dataDir, config.rateLimits),
+      maildir,
       // One spool for the life of the process (a reload keeps it): accepted mail goes through
       // it into the Maildirs and the outbound queue, and it replays what a crash interrupted.
-      await Spool.open(config.dataDir, snap.sink, log("spool"), {
+      await Spool.open(config.dataDir, maildir, log("spool"), {
         queue: {
           has: (id) => queue.has(id),
           enqueue: (req) => queue.enqueue(req),
