@@ -397,7 +397,7 @@ export class Session {
       if (refusal) return refusal;
     }
     this.#tx = tx;
-    // Debug only: the accepted (or rejected) message's line carries the sender and verdicts.
+    // Debug only: the accepted message's line carries the sender and the verdicts.
     this.#o.log.debug("mail from <{from}>", {
       event: "mail",
       from: shown,
