@@ -261,3 +261,26 @@ Deno.test("spool: after a crash, mail not yet in the outbound queue is queued on
     assert.equal(queue.enqueues, 1, "only the missing one is queued again");
   });
 });
+
+Deno.test("spool: an acceptance still waiting for room when the server stops gets 421 and is not kept", async () => {
+  await withDir(async (dir) => {
+    const spool = await Spool.open(dir, new BrokenMaildir(join(dir, "mail"), "mx"), quiet, {
+      backlog: 1,
+    });
+    await spool.deliver([alice], header, [enc.encode("Subject: first\r\n\r\n1\r\n")]);
+    const waiting = spool.deliver([alice], header, [enc.encode("Subject: second\r\n\r\n2\r\n")]);
+    const refused = assert.rejects(waiting, (e: unknown) => {
+      const d = e as { code?: number; enhanced?: string };
+      return d.code === 421 && d.enhanced === "4.3.2";
+    });
+    await spool.close(0);
+    await refused;
+    // Only the first (acknowledged) message is in the journal, for the next start.
+    const seg = (await files(join(dir, "spool"))).find((f) => f.endsWith(".journal"))!;
+    const { records } = parseSegment(await Deno.readFile(join(dir, "spool", seg)));
+    const subjects = records.flatMap((r) =>
+      r.kind === "message" ? [new TextDecoder().decode(r.content)] : []
+    );
+    assert.deepEqual(subjects, ["Subject: first\r\n\r\n1\r\n"]);
+  });
+});
