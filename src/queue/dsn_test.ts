@@ -424,7 +424,11 @@ print(json.dumps({
       stderr: "piped",
     }).spawn();
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return; // no python3 here: nothing to compare with
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "python3 is not installed (Debian: apt-get install python3); see tests/support/requirements.ts",
+      );
+    }
     throw e;
   }
   const original = "Subject: Grüße\r\nFrom: alice@example.com\r\n\r\n";

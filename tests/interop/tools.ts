@@ -9,17 +9,12 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { REQUIREMENTS } from "../support/requirements.ts";
 
-/** Debian packages providing each program, for the "missing tool" message. */
-const PACKAGES: Record<string, string> = {
-  swaks: "swaks",
-  python3: "python3",
-  openssl: "openssl",
-  dovecot: "dovecot-imapd (dovecot-core)",
-  id: "coreutils",
-  getent: "libc-bin",
-  ps: "procps",
-};
+/** The Debian package providing a program, from the one list in tests/support/requirements.ts. */
+function packageOf(program: string): string {
+  return REQUIREMENTS.find((r) => r.programs?.includes(program))?.package ?? program;
+}
 
 /** Directory of the interop fixtures. */
 export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
@@ -34,7 +29,7 @@ export const SWAKS_ENV: Record<string, string> = { PERL5LIB: `${FIXTURES}perl` }
 
 /** The error thrown when a required program is not installed. */
 export function missingTool(name: string): Error {
-  const pkg = PACKAGES[name] ?? name;
+  const pkg = packageOf(name);
   return new Error(
     `interop: required program "${name}" was not found on PATH; ` +
       `install it (Debian/Ubuntu: apt-get install ${pkg}). These tests never skip.`,
