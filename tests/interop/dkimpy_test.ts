@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { DEBIAN_PYTHON } from "../support/requirements.ts";
 import assert from "node:assert/strict";
 import {
   activeSigningKeys,
@@ -29,7 +30,7 @@ import { TestDnsServer } from "../support/dns_server.ts";
 import { FIXTURES, run } from "./tools.ts";
 
 /** Debian's interpreter: a pyenv `python3` on PATH would not see python3-dkim. */
-const PYTHON = "/usr/bin/python3";
+const PYTHON = DEBIAN_PYTHON;
 const HOW_TO_INSTALL = "apt-get install python3-dkim (pulls python3-nacl, python3-dnspython)";
 const DOMAIN = "interop.example.org";
 

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { DEBIAN_PYTHON } from "../support/requirements.ts";
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { checkHost, type SpfResult } from "../../src/spf/spf.ts";
@@ -23,7 +24,7 @@ import { FIXTURES, run } from "./tools.ts";
 import { zoneFrom } from "../support/conformance.ts";
 
 /** Debian's interpreter: a pyenv `python3` on PATH would not see python3-spf. */
-const PYTHON = "/usr/bin/python3";
+const PYTHON = DEBIAN_PYTHON;
 const HOW_TO_INSTALL = "apt-get install python3-spf (pulls python3-dns, python3-authres)";
 /** Every SAMPLE_EVERY-th suite test, plus the first test of any scenario left out. */
 const SAMPLE_EVERY = 4;

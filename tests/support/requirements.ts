@@ -27,9 +27,16 @@ export interface Requirement {
   programs?: string[];
   /** Perl modules (`perl -MModule -e 1`). */
   perl?: string[];
-  /** Python 3 modules (`python3 -c "import module"`). */
+  /**
+   * Python 3 modules, checked with Debian's interpreter {@link DEBIAN_PYTHON} (a python3 earlier
+   * on PATH, e.g. from pyenv, does not see Debian's python3-* packages; the tests that import
+   * them call that interpreter by its path).
+   */
   python?: string[];
 }
+
+/** The interpreter Debian's python3-* packages install into. */
+export const DEBIAN_PYTHON = "/usr/bin/python3";
 
 /** The packages, each with the reason it is here. */
 export const REQUIREMENTS: readonly Requirement[] = [
@@ -43,7 +50,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
     package: "python3",
     usedBy: "DSN test: Python's email package parses our multipart/report; smtplib interop",
     suite: "test",
-    programs: ["python3"],
+    programs: ["python3", DEBIAN_PYTHON],
     python: ["email", "smtplib", "ssl", "json"],
   },
   {
@@ -142,7 +149,7 @@ function onPath(program: string): boolean {
   for (const d of dirs) {
     if (d === "") continue;
     try {
-      const st = Deno.statSync(`${d}/${program}`);
+      const st = Deno.statSync(program.startsWith("/") ? program : `${d}/${program}`);
       if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return true;
     } catch {
       // not in this directory
@@ -175,7 +182,9 @@ export async function findMissing(
       if (!await succeeds("perl", [`-M${m}`, "-e", "1"])) add(r, `perl module ${m}`);
     }
     for (const m of r.python ?? []) {
-      if (!await succeeds("python3", ["-c", `import ${m}`])) add(r, `python3 module ${m}`);
+      if (!await succeeds(DEBIAN_PYTHON, ["-c", `import ${m}`])) {
+        add(r, `python3 module ${m}`);
+      }
     }
   }
   return missing;
