@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { ConfigError, embeddedDefault, KNOWN_KEYS, validateConfig } from "./config.ts";
+import { embeddedDefault, KNOWN_KEYS, validateConfig } from "./config.ts";
+import { ConfigError } from "./config_error.ts";
 
 const exampleUrl = new URL("../../config.example.yaml", import.meta.url);
 
