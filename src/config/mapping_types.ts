@@ -24,34 +24,48 @@ function localDomains(ctx: ReadContext): string[] {
 }
 
 /**
+ * A mapping of address to one address or a list of them: each key made canonical by `key`,
+ * each target by `target` (both get the path `<path>.<key>` for their errors).
+ */
+function addressLists(
+  v: unknown,
+  path: string,
+  ctx: ReadContext,
+  reason: string,
+  key: (k: string, at: string) => string,
+  target: (t: string, at: string) => string,
+): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const [k, list] of entries(v, path, ctx, reason)) {
+    const at = `${path}.${k}`;
+    const canonical = key(k, at);
+    const items = list === undefined ? ctx.fail(at, "is required") : stringList.read(list, at, ctx);
+    map.set(canonical, items.map((t) => target(t, at)));
+  }
+  return map;
+}
+
+/**
  * Aliases: address (or "@domain", a catch-all) of a local domain to one or more full local
  * addresses. Forwarding to other domains is not an alias.
  */
 export const localAliases: ValueType<Map<string, string[]>> = {
   freeKeys: true,
-  read(v: unknown, at: string, ctx: ReadContext) {
+  read(v: unknown, path: string, ctx: ReadContext) {
     const local = new Set(localDomains(ctx));
-    const aliases = new Map<string, string[]>();
-    for (const [k, targets] of entries(v, at, ctx, "must be a mapping of address to address(es)")) {
-      const path = `${at}.${k}`;
-      const key = addressOf(k, path, ctx);
-      if (!local.has(key.domain)) ctx.fail(path, "must be in one of the local domains", k);
-      const list = targets === undefined
-        ? ctx.fail(path, "is required")
-        : stringList.read(targets, path, ctx);
-      aliases.set(
-        `${key.local}@${key.domain}`,
-        list.map((t) => {
-          const a = addressOf(t, path, ctx);
-          if (a.local === "") ctx.fail(path, "targets must be full addresses", t);
-          if (!local.has(a.domain)) {
-            ctx.fail(path, "targets must be local addresses (forwarding comes with outbound)", t);
-          }
-          return `${a.local}@${a.domain}`;
-        }),
-      );
-    }
-    return aliases;
+    const reason = "must be a mapping of address to address(es)";
+    return addressLists(v, path, ctx, reason, (k, at) => {
+      const key = addressOf(k, at, ctx);
+      if (!local.has(key.domain)) ctx.fail(at, "must be in one of the local domains", k);
+      return `${key.local}@${key.domain}`;
+    }, (t, at) => {
+      const a = addressOf(t, at, ctx);
+      if (a.local === "") ctx.fail(at, "targets must be full addresses", t);
+      if (!local.has(a.domain)) {
+        ctx.fail(at, "targets must be local addresses (forwarding comes with outbound)", t);
+      }
+      return `${a.local}@${a.domain}`;
+    });
   },
 };
 
@@ -59,23 +73,15 @@ export const localAliases: ValueType<Map<string, string[]>> = {
 export const allowedSenders: ValueType<Map<string, string[]>> = {
   freeKeys: true,
   read(v: unknown, path: string, ctx: ReadContext) {
-    const senders = new Map<string, string[]>();
-    for (const [k, list] of entries(v, path, ctx, "must be a mapping of account to addresses")) {
-      const at = `${path}.${k}`;
+    const reason = "must be a mapping of account to addresses";
+    return addressLists(v, path, ctx, reason, (k, at) => {
       const acct = addressOf(k, at, ctx);
       if (acct.local === "") ctx.fail(at, "must be an account address", k);
-      const items = list === undefined
-        ? ctx.fail(at, "is required")
-        : stringList.read(list, at, ctx);
-      senders.set(
-        `${acct.local}@${acct.domain}`,
-        items.map((s) => {
-          const a = addressOf(s, at, ctx);
-          return a.local === "" ? `@${a.domain}` : `${a.local}@${a.domain}`;
-        }),
-      );
-    }
-    return senders;
+      return `${acct.local}@${acct.domain}`;
+    }, (s, at) => {
+      const a = addressOf(s, at, ctx);
+      return a.local === "" ? `@${a.domain}` : `${a.local}@${a.domain}`;
+    });
   },
 };
 
