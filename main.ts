@@ -5,13 +5,9 @@
  */
 
 import { parseArgs } from "node:util";
-import {
-  type Config,
-  ConfigError,
-  embeddedDefault,
-  loadConfig,
-  parseHostPort,
-} from "./src/config/config.ts";
+import { type Config, embeddedDefault, loadConfig } from "./src/config/config.ts";
+import { ConfigError } from "./src/config/config_error.ts";
+import { parseHostPort } from "./src/config/value_types.ts";
 import { AccountError, AccountStore, parseAccountAddress } from "./src/accounts/store.ts";
 import { randomPassword } from "./src/accounts/password.ts";
 import { createMaildir, mailboxDir } from "./src/delivery/maildir.ts";

@@ -1,20 +1,21 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { ConfigError, embeddedDefault, KNOWN_KEYS, validateConfig } from "./config.ts";
+import { embeddedDefault, KNOWN_KEYS, validateConfig } from "./config.ts";
+import { ConfigError } from "./config_error.ts";
+import { SCHEMA } from "./schema.ts";
+import { schemaKeys } from "./schema_reader.ts";
 
 const exampleUrl = new URL("../../config.example.yaml", import.meta.url);
+
+// Keys whose values are mappings with free keys (addresses, domains), not further config keys.
+const FREE_KEY_MAPS = schemaKeys(SCHEMA).filter((k) => k.key.type.freeKeys).map((k) => k.path);
 
 function keyPaths(doc: Record<string, unknown>, prefix = ""): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(doc)) {
     const path = prefix ? `${prefix}.${k}` : k;
     out.push(path);
-    const isMap = [
-      "aliases",
-      "submission.allowed_senders",
-      "outbound.routes",
-      "dmarc.domains",
-    ].includes(path);
+    const isMap = FREE_KEY_MAPS.includes(path);
     if (!isMap && v && typeof v === "object" && !Array.isArray(v)) {
       out.push(...keyPaths(v as Record<string, unknown>, path));
     }
@@ -41,6 +42,25 @@ Deno.test("config.example.yaml documents exactly the known keys and is valid", a
   assert.deepEqual(c.aliases.get("postmaster@example.com"), ["alice@example.com"]);
   assert.deepEqual(c.listen.smtp, [{ host: "0.0.0.0", port: 25 }, { host: "::", port: 25 }]);
   assert.equal(c.limits.maxMessageBytes, 26214400);
+});
+
+Deno.test("the free-key mappings of the schema are the ones the example shows as maps", () => {
+  assert.deepEqual(FREE_KEY_MAPS, [
+    "aliases",
+    "submission.allowed_senders",
+    "outbound.routes",
+    "dmarc.domains",
+  ]);
+});
+
+Deno.test("KNOWN_KEYS are the schema's keys, their sections and the relay fields of smarthost", () => {
+  for (const { path } of schemaKeys(SCHEMA)) assert.ok(KNOWN_KEYS.includes(path), path);
+  for (const k of KNOWN_KEYS) {
+    const isKey = schemaKeys(SCHEMA).some(({ path }) => path === k || k.startsWith(`${path}.`));
+    const isSection = schemaKeys(SCHEMA).some(({ path }) => path.startsWith(`${k}.`));
+    assert.ok(isKey || isSection, k);
+  }
+  assert.ok(KNOWN_KEYS.includes("outbound.smarthost.password_file"));
 });
 
 Deno.test("validateConfig() applies production defaults for omitted keys", () => {
