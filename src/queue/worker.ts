@@ -31,7 +31,8 @@ import {
   type DeliveryResult,
 } from "../client/smtp_client.ts";
 import { buildDsn, type DsnRecipient, headerSection } from "./dsn.ts";
-import type { DueRecipient, NoticeRecipient, QueueStore, RecipientUpdate } from "./store.ts";
+import type { DueRecipient, NoticeRecipient, RecipientUpdate } from "./recipient_states.ts";
+import type { QueueStore } from "./store.ts";
 
 /** Everything the worker needs. */
 export interface WorkerOptions {
