@@ -30,7 +30,9 @@ import {
   type deliverMessage,
   type DeliveryResult,
 } from "../client/smtp_client.ts";
-import { buildDsn, type DsnRecipient, headerSection } from "./dsn.ts";
+import { buildDsn } from "./dsn.ts";
+import type { DsnRecipient } from "./dsn_recipient.ts";
+import { headerSection } from "./header_section.ts";
 import type { DueRecipient, NoticeRecipient, RecipientUpdate } from "./recipient_states.ts";
 import type { QueueStore } from "./store.ts";
 
