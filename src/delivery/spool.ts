@@ -42,7 +42,8 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { DeliveryError, isNoSpace, type MailboxRef, type MaildirStore } from "./maildir.ts";
 import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
-import { type EnqueueRequest, newQueueId } from "../queue/store.ts";
+import type { EnqueueRequest } from "../queue/enqueuer.ts";
+import { newQueueId } from "../queue/queue_id.ts";
 
 /** A segment is rolled once it holds this many bytes. */
 export const SEGMENT_BYTES = 32 * 1024 * 1024;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type MailboxRef, MaildirStore } from "./maildir.ts";
 import { parseSegment, Spool, type SpoolLog, type SpoolQueue } from "./spool.ts";
-import type { EnqueueRequest } from "../queue/store.ts";
+import type { EnqueueRequest } from "../queue/enqueuer.ts";
 
 const quiet: SpoolLog = { info() {}, warning() {}, error() {} };
 const alice: MailboxRef = { address: "alice@example.test", local: "alice", domain: "example.test" };

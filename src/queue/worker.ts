@@ -30,8 +30,11 @@ import {
   type deliverMessage,
   type DeliveryResult,
 } from "../client/smtp_client.ts";
-import { buildDsn, type DsnRecipient, headerSection } from "./dsn.ts";
-import type { DueRecipient, NoticeRecipient, QueueStore, RecipientUpdate } from "./store.ts";
+import { buildDsn } from "./dsn.ts";
+import type { DsnRecipient } from "./dsn_recipient.ts";
+import { headerSection } from "./header_section.ts";
+import type { DueRecipient, NoticeRecipient, RecipientUpdate } from "./recipient_states.ts";
+import type { QueueStore } from "./store.ts";
 
 /** Everything the worker needs. */
 export interface WorkerOptions {
