@@ -134,6 +134,17 @@ export const REQUIREMENTS: readonly Requirement[] = [
   },
 ];
 
+/**
+ * Data outside the repository that the tests read: the conformance suites live beside the
+ * repository in `../shared/` (never copied into it), so a clone elsewhere cannot run them.
+ */
+export const SHARED_DATA: readonly { path: string; usedBy: string }[] = [
+  {
+    path: "../shared/conformance/spf/rfc7208-tests.yml",
+    usedBy: "SPF, DKIM, DMARC, smuggling and open-relay conformance tests",
+  },
+];
+
 /** A piece that is not there. */
 export interface Missing {
   /** What is missing, e.g. `program swaks` or `perl module Net::SSLeay`. */
@@ -190,6 +201,17 @@ export async function findMissing(
   return missing;
 }
 
+/** The shared data files that are absent, as paths relative to the repository root. */
+export function findMissingData(repoRoot: string): string[] {
+  return SHARED_DATA.filter((d) => {
+    try {
+      return !Deno.statSync(`${repoRoot}/${d.path}`).isFile;
+    } catch {
+      return true;
+    }
+  }).map((d) => `${d.path} (${d.usedBy})`);
+}
+
 /** The message for missing pieces: one line each, then the command that installs them. */
 export function formatMissing(missing: readonly Missing[]): string {
   const lines = missing.map((m) => `  ${m.what}: package ${m.package} (${m.usedBy})`);
@@ -218,8 +240,15 @@ async function main(args: string[]): Promise<number> {
       return 2;
     }
     const missing = await findMissing(suites as Requirement["suite"][]);
-    if (missing.length === 0) return 0;
-    await Deno.stderr.write(enc.encode(formatMissing(missing)));
+    const root = new URL("../..", import.meta.url).pathname;
+    const data = findMissingData(root);
+    if (missing.length === 0 && data.length === 0) return 0;
+    if (missing.length > 0) await Deno.stderr.write(enc.encode(formatMissing(missing)));
+    for (const d of data) {
+      await Deno.stderr.write(enc.encode(
+        `missing shared data ${d}: the repository must sit beside shared/ (e.g. work/main and work/shared)\n`,
+      ));
+    }
     return 1;
   }
   await Deno.stderr.write(enc.encode(`${USAGE}\n`));

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { findMissing, formatMissing, type Requirement, REQUIREMENTS } from "./requirements.ts";
+import {
+  findMissing,
+  findMissingData,
+  formatMissing,
+  type Requirement,
+  REQUIREMENTS,
+} from "./requirements.ts";
 
 Deno.test("findMissing names an absent program, Perl module and Python module with its package", async () => {
   const reqs: Requirement[] = [
@@ -43,5 +49,18 @@ Deno.test("REQUIREMENTS names each Debian package once, each with a reason", () 
     assert.match(r.package, /^[a-z0-9][a-z0-9+.-]+$/);
     assert.ok(r.usedBy.length > 10, r.package);
     assert.ok((r.programs?.length ?? 0) + (r.perl?.length ?? 0) + (r.python?.length ?? 0) > 0);
+  }
+});
+
+Deno.test("findMissingData reports shared data that is not beside the repository", () => {
+  const here = new URL("../..", import.meta.url).pathname;
+  assert.deepEqual(findMissingData(here), []);
+  const elsewhere = Deno.makeTempDirSync();
+  try {
+    const missing = findMissingData(elsewhere);
+    assert.equal(missing.length, 1);
+    assert.match(missing[0]!, /^\.\.\/shared\/conformance\/spf\/rfc7208-tests\.yml \(/);
+  } finally {
+    Deno.removeSync(elsewhere, { recursive: true });
   }
 });
