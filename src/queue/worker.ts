@@ -24,12 +24,10 @@ import type { Router } from "../delivery/router.ts";
 import type { MaildirStore } from "../delivery/maildir.ts";
 import { parseMailbox } from "../smtp/address.ts";
 import { type Hop, hostAddresses, resolveDestination } from "../client/route.ts";
-import {
-  type ClientOptions,
-  ConnectionCache,
-  type deliverMessage,
-  type DeliveryResult,
-} from "../client/smtp_client.ts";
+import type { ClientOptions } from "../client/client_options.ts";
+import { ConnectionCache } from "../client/connection_cache.ts";
+import type { deliverMessage } from "../client/deliver_message.ts";
+import type { DeliveryResult } from "../client/delivery_result.ts";
 import { buildDsn } from "./dsn.ts";
 import type { DsnRecipient } from "./dsn_recipient.ts";
 import { headerSection } from "./header_section.ts";
