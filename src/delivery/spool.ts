@@ -12,13 +12,8 @@
  * - `<seq>.journal`: segments. Records are appended to the newest one; a segment is rolled at
  *   {@link SEGMENT_BYTES} and removed once every message in it is in its Maildirs.
  *
- * A record is `magic (4) | payload length (u32 BE) | CRC-32 of payload (u32 BE) | payload`:
- *
- * - `PSJM`: a message: `meta length (u32 BE) | meta (JSON) | content`, where meta lists each
- *   mailbox with its trace header block and the Maildir file name chosen at acceptance, or the
- *   envelope, header block and queue id of mail for the outbound queue.
- * - `PSJD`: done: `segment (u32 BE) | offset (u32 BE)` of a message now durable in every
- *   Maildir.
+ * Each message is one record, and so is the "done" mark written once it is in every Maildir
+ * (the format is in journal_record.ts).
  *
  * Writing: a single writer takes every record that waits, appends them in one write, then
  * fdatasyncs the segment; only then are the callers answered. Records that arrive meanwhile
@@ -39,8 +34,8 @@
  */
 
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
 import { DeliveryError, isNoSpace, type MailboxRef, type MaildirStore } from "./maildir.ts";
+import { doneRecord, type JournalMeta, messageRecord, parseSegment } from "./journal_record.ts";
 import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
 import type { EnqueueRequest } from "../queue/enqueuer.ts";
 import { newQueueId } from "../queue/queue_id.ts";
@@ -48,9 +43,6 @@ import { newQueueId } from "../queue/queue_id.ts";
 /** A segment is rolled once it holds this many bytes. */
 export const SEGMENT_BYTES = 32 * 1024 * 1024;
 
-const HEAD = 12;
-const MAGIC_MESSAGE = 0x50534a4d; // "PSJM"
-const MAGIC_DONE = 0x50534a44; // "PSJD"
 /** Maildir deliveries running at once in the background. */
 const DELIVERY_CONCURRENCY = 32;
 /**
@@ -83,19 +75,12 @@ export interface SpoolOptions {
 const RETRY_MS = [1_000, 5_000, 30_000, 60_000];
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** What the spool logs through (a LogTape logger fits). */
 export interface SpoolLog {
   info(message: string, props?: Record<string, unknown>): void;
   warning(message: string, props?: Record<string, unknown>): void;
   error(message: string, props?: Record<string, unknown>): void;
-}
-
-interface Meta {
-  boxes: { box: MailboxRef; name: string; header: string }[];
-  /** Mail for remote recipients, for the outbound queue under this id. */
-  queue?: { id: string; sender: string; recipients: string[]; account?: string; header: string };
 }
 
 interface Segment {
@@ -111,7 +96,7 @@ interface Segment {
 }
 
 interface Job {
-  meta: Meta;
+  meta: JournalMeta;
   content: readonly Uint8Array[];
   segment: Segment;
   offset: number;
@@ -125,7 +110,7 @@ interface Job {
 }
 
 interface Pending {
-  /** The record's pieces (see {@link record}). */
+  /** The record's pieces (see {@link messageRecord}, {@link doneRecord}). */
   pieces: Uint8Array[];
   /** A done record that should reach the disk soon (not wait for the next message batch). */
   sync?: boolean;
@@ -134,73 +119,6 @@ interface Pending {
     resolve: (at: { segment: Segment; offset: number }) => void;
     reject: (e: unknown) => void;
   };
-}
-
-/**
- * A record as pieces (its head, then the payload parts as they are): the writer copies every
- * record of a batch into one buffer anyway, so the payload is not copied here too.
- */
-function record(magic: number, payload: readonly Uint8Array[]): Uint8Array[] {
-  let len = 0;
-  let crc = 0;
-  for (const p of payload) {
-    len += p.length;
-    crc = crc32(p, crc);
-  }
-  const head = new Uint8Array(HEAD);
-  const view = new DataView(head.buffer);
-  view.setUint32(0, magic);
-  view.setUint32(4, len);
-  view.setUint32(8, crc >>> 0);
-  return [head, ...payload];
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-}
-
-/** One record read back from a segment. */
-export type JournalRecord =
-  | { kind: "message"; offset: number; meta: Meta; content: Uint8Array }
-  | { kind: "done"; offset: number; segment: number; at: number };
-
-/**
- * Parse the records of one segment, stopping at the first incomplete or corrupt one.
- * @returns the records and the length of the good prefix.
- */
-export function parseSegment(data: Uint8Array): { records: JournalRecord[]; good: number } {
-  const records: JournalRecord[] = [];
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  let off = 0;
-  while (off + HEAD <= data.length) {
-    const magic = view.getUint32(off);
-    const len = view.getUint32(off + 4);
-    if (magic !== MAGIC_MESSAGE && magic !== MAGIC_DONE) break;
-    if (off + HEAD + len > data.length) break;
-    const body = data.subarray(off + HEAD, off + HEAD + len);
-    if ((crc32(body) >>> 0) !== view.getUint32(off + 8)) break;
-    try {
-      if (magic === MAGIC_DONE) {
-        if (len !== 8) break;
-        records.push({
-          kind: "done",
-          offset: off,
-          segment: view.getUint32(off + HEAD),
-          at: view.getUint32(off + HEAD + 4),
-        });
-      } else {
-        const metaLen = view.getUint32(off + HEAD);
-        const meta = JSON.parse(decoder.decode(body.subarray(4, 4 + metaLen))) as Meta;
-        records.push({ kind: "message", offset: off, meta, content: body.subarray(4 + metaLen) });
-      }
-    } catch {
-      break;
-    }
-    off += HEAD + len;
-  }
-  return { records, good: off };
 }
 
 /**
@@ -298,7 +216,7 @@ export class Spool {
   // the background like fresh ones, each first skipping mailboxes that already hold it.
   async #replay(seqs: number[]): Promise<void> {
     const done = new Set<string>();
-    const found: { seg: Segment; offset: number; meta: Meta; content: Uint8Array }[] = [];
+    const found: { seg: Segment; offset: number; meta: JournalMeta; content: Uint8Array }[] = [];
     for (const seq of seqs) {
       const path = this.#path(seq);
       const data = await Deno.readFile(path);
@@ -391,7 +309,7 @@ export class Spool {
     return id;
   }
 
-  async #accept(meta: Meta, content: readonly Uint8Array[]): Promise<void> {
+  async #accept(meta: JournalMeta, content: readonly Uint8Array[]): Promise<void> {
     if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
     while (
       this.#outstanding >= this.#limits.backlog || this.#backlogBytes >= this.#limits.backlogBytes
@@ -400,8 +318,7 @@ export class Spool {
       if (this.#closed) throw new DeliveryError("Server shutting down", 421, "4.3.2");
     }
     const size = content.reduce((n, p) => n + p.length, 0);
-    const metaBytes = encoder.encode(JSON.stringify(meta));
-    const pieces = record(MAGIC_MESSAGE, [u32(metaBytes.length), metaBytes, ...content]);
+    const pieces = messageRecord(meta, content);
     let at: { segment: Segment; offset: number };
     try {
       at = await new Promise((resolve, reject) => {
@@ -635,7 +552,7 @@ export class Spool {
       // Once the queue may have sent it and forgotten it, a replay would send it again: the
       // done record of a queued message is synced soon (off the 250's path).
       this.#pending.push({
-        pieces: record(MAGIC_DONE, [u32(job.segment.seq), u32(job.offset)]),
+        pieces: doneRecord(job.segment.seq, job.offset),
         ...(job.meta.queue ? { sync: true } : {}),
       });
       this.#kick();

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type MailboxRef, MaildirStore } from "./maildir.ts";
-import { parseSegment, Spool, type SpoolLog, type SpoolQueue } from "./spool.ts";
+import { parseSegment } from "./journal_record.ts";
+import { Spool, type SpoolLog, type SpoolQueue } from "./spool.ts";
 import type { EnqueueRequest } from "../queue/enqueuer.ts";
 
 const quiet: SpoolLog = { info() {}, warning() {}, error() {} };

@@ -25,7 +25,7 @@ import { RateLimiter } from "../policy/rate_limit.ts";
 import { QueueStore } from "../queue/store.ts";
 import { DeliveryWorker } from "../queue/worker.ts";
 import { activeSigningKeys, type DkimSigningKey, loadOrCreateDomainKeys } from "../dkim/mod.ts";
-import { inCidr } from "../spf/spf.ts";
+import { inCidr } from "../net/cidr.ts";
 
 /** A bound listener. */
 export interface BoundAddress {

@@ -10,12 +10,8 @@
 import type { Config, ListenerKind } from "../config/config.ts";
 import type { Logger } from "@logtape/logtape";
 import { closingReply, type Reply, reply, SmtpReplyError } from "../smtp/reply.ts";
-import {
-  AddressSyntaxError,
-  formatMailbox,
-  type Mailbox,
-  parsePathArgument,
-} from "../smtp/address.ts";
+import { AddressSyntaxError, formatMailbox, type Mailbox } from "../smtp/address.ts";
+import { parsePathArgument } from "../smtp/path_argument.ts";
 import { type ContentFlaws, type DataResult, hasFlaws, LineEndingScanner } from "../smtp/data.ts";
 import type { Resolution, Router } from "../delivery/router.ts";
 import { DeliveryError, type MailboxRef } from "../delivery/maildir.ts";

@@ -1,15 +1,11 @@
 /**
- * Strict parsing of SMTP envelope addresses and ESMTP parameters, RFC 5321 §4.1.2 with the
- * SMTPUTF8 extensions of RFC 6531 §3.3.
+ * Strict parsing of SMTP envelope mailboxes, RFC 5321 §4.1.2 with the SMTPUTF8 extensions of
+ * RFC 6531 §3.3: the local part, the domain (canonicalised to A-labels) and address literals.
+ * The path around a mailbox and the ESMTP parameters after it are in path_argument.ts.
  *
  * The grammar, quoted from RFC 5321 §4.1.2:
  *
  * ```
- * Reverse-path = Path / "<>"
- * Forward-path = Path
- * Path         = "<" [ A-d-l ":" ] Mailbox ">"
- * A-d-l        = At-domain *( "," At-domain )
- * At-domain    = "@" Domain
  * Mailbox      = Local-part "@" ( Domain / address-literal )
  * Local-part   = Dot-string / Quoted-string
  * Dot-string   = Atom *("." Atom)
@@ -19,13 +15,12 @@
  * qtextSMTP    = %d32-33 / %d35-91 / %d93-126
  * Domain       = sub-domain *("." sub-domain)
  * sub-domain   = Let-dig [Ldh-str]
- * esmtp-param  = esmtp-keyword ["=" esmtp-value]
  * ```
  *
  * Anything else is a syntax error: a second unquoted "@", a backslash outside quotes, a missing
- * domain (except the special "postmaster", RFC 5321 §4.1.1.3). Source routes are parsed and
- * dropped (RFC 5321 §4.1.1.3 and Appendix C: "SHOULD ignore"). The local part is never
- * re-parsed for "%", "!" or "@" (no percent hack, no bang paths).
+ * domain (the special domain-less "postmaster" of RFC 5321 §4.1.1.3 is a path form, handled in
+ * path_argument.ts). The local part is never re-parsed for "%", "!" or "@" (no percent hack, no
+ * bang paths).
  *
  * @module
  */
@@ -50,14 +45,6 @@ export interface Mailbox {
   utf8: boolean;
 }
 
-/** The result of parsing the argument of MAIL FROM: or RCPT TO:. */
-export interface PathArgument {
-  /** null for the null reverse-path "<>"; "postmaster" for the domain-less `<Postmaster>`. */
-  mailbox: Mailbox | null | "postmaster";
-  /** ESMTP parameters, keywords upper-cased (RFC 5321 §4.1.2 esmtp-param). */
-  params: Map<string, string | true>;
-}
-
 /** A violation of the address grammar; the message says which rule. */
 export class AddressSyntaxError extends SyntaxError {
   constructor(message: string) {
@@ -74,16 +61,12 @@ const SUB_DOMAIN_REGEXP =
   /^([A-Za-z0-9\u0080-\u{10FFFF}]([A-Za-z0-9\-\u0080-\u{10FFFF}]*[A-Za-z0-9\u0080-\u{10FFFF}])?)$/u;
 // The canonical (A-label, lower-case) form of a sub-domain.
 const ASCII_LABEL_REGEXP = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-const ESMTP_KEYWORD_REGEXP = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
-// RFC 5321 esmtp-value = 1*(%d33-60 / %d62-126), plus UTF8-non-ascii (RFC 6531 §3.3).
-const ESMTP_VALUE_REGEXP = /^[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+$/u;
 // deno-lint-ignore no-control-regex
 const NON_ASCII_REGEXP = /[^\x00-\x7f]/;
 
-/** RFC 5321 §4.5.3.1.1-3 size limits, in octets. */
+/** RFC 5321 §4.5.3.1.1-2 size limits, in octets (the path limit is in path_argument.ts). */
 export const MAX_LOCAL_PART = 64;
 export const MAX_DOMAIN = 255;
-export const MAX_PATH = 256;
 
 /** Whether `s` is an RFC 5321 Dot-string (with RFC 6531 UTF-8). */
 export function isDotString(s: string): boolean {
@@ -211,92 +194,6 @@ export function parseMailbox(text: string): Mailbox {
 export function formatMailbox(m: Mailbox): string {
   const local = m.quoted ? `"${m.local.replace(/(["\\])/g, "\\$1")}"` : m.local;
   return `${local}@${m.domain}`;
-}
-
-/**
- * Parse the argument of `MAIL FROM:` or `RCPT TO:`: a path in angle brackets followed by
- * optional ESMTP parameters (RFC 5321 §4.1.1.2, §4.1.1.3).
- *
- * Leniency, on purpose and no further: spaces between the colon and "<" are skipped (common
- * in the wild). The path must be in angle brackets.
- *
- * @param arg Everything after "FROM:" / "TO:".
- * @param options.reverse True for MAIL FROM (allows "<>").
- * @throws {AddressSyntaxError} when the path or a parameter is malformed.
- */
-export function parsePathArgument(arg: string, options: { reverse: boolean }): PathArgument {
-  const s = arg.replace(/^ +/, "");
-  if (!s.startsWith("<")) throw new AddressSyntaxError("address must be enclosed in <>");
-  const close = findPathEnd(s);
-  if (close < 0) throw new AddressSyntaxError("unterminated <address>");
-  const inner = s.slice(1, close);
-  const paramText = s.slice(close + 1);
-  if (paramText !== "" && !paramText.startsWith(" ")) {
-    throw new AddressSyntaxError("garbage after <address>");
-  }
-  if (new TextEncoder().encode(inner).length + 2 > MAX_PATH) {
-    throw new AddressSyntaxError("path longer than 256 octets");
-  }
-  const params = parseParams(paramText);
-  if (inner === "") {
-    if (!options.reverse) throw new AddressSyntaxError("empty forward-path");
-    return { mailbox: null, params };
-  }
-  if (!options.reverse && inner.toLowerCase() === "postmaster") {
-    return { mailbox: "postmaster", params };
-  }
-  let mailboxText = inner;
-  if (inner.startsWith("@")) {
-    // A-d-l ":" Mailbox. The route is validated and then dropped.
-    const colon = inner.indexOf(":");
-    if (colon < 0) throw new AddressSyntaxError("invalid source route");
-    for (const hop of inner.slice(0, colon).split(",")) {
-      if (!hop.startsWith("@")) throw new AddressSyntaxError("invalid source route");
-      canonicalDomain(hop.slice(1));
-    }
-    mailboxText = inner.slice(colon + 1);
-  }
-  return { mailbox: parseMailbox(mailboxText), params };
-}
-
-// The ">" closing the path: the first one outside a quoted string.
-function findPathEnd(s: string): number {
-  let inQuote = false;
-  for (let i = 1; i < s.length; i++) {
-    const c = s[i];
-    if (inQuote) {
-      if (c === "\\") i++;
-      else if (c === '"') inQuote = false;
-    } else if (c === '"') {
-      inQuote = true;
-    } else if (c === ">") {
-      return i;
-    }
-  }
-  return -1;
-}
-
-function parseParams(text: string): Map<string, string | true> {
-  const params = new Map<string, string | true>();
-  for (const p of text.split(" ")) {
-    if (p === "") continue;
-    const eq = p.indexOf("=");
-    const key = (eq < 0 ? p : p.slice(0, eq)).toUpperCase();
-    if (!ESMTP_KEYWORD_REGEXP.test(key)) {
-      throw new AddressSyntaxError(`invalid ESMTP parameter "${p}"`);
-    }
-    if (params.has(key)) throw new AddressSyntaxError(`duplicate ESMTP parameter ${key}`);
-    if (eq < 0) {
-      params.set(key, true);
-    } else {
-      const value = p.slice(eq + 1);
-      if (!ESMTP_VALUE_REGEXP.test(value)) {
-        throw new AddressSyntaxError(`invalid value for ESMTP parameter ${key}`);
-      }
-      params.set(key, value);
-    }
-  }
-  return params;
 }
 
 /** True when a local part uses a form that old MTAs re-parsed into a route (RFC 2505 §2.5). */

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sendMail, SmtpTestClient, startTestServer } from "../support/harness.ts";
-import { parseSegment } from "../../src/delivery/spool.ts";
+import { parseSegment } from "../../src/delivery/journal_record.ts";
 
 // The message records in the spool journal; throws if a segment has a torn or corrupt tail.
 async function spoolMessages(dataDir: string): Promise<string[]> {
