@@ -51,7 +51,10 @@ export type RefusalReason =
 export interface ConnectionHandler {
   /** The connection's logger (it should carry the peer and a session id). */
   readonly log: Logger;
-  /** Say why service is refused, in the protocol's words, and close. */
+  /**
+   * Say why service is refused, in the protocol's words, and close. This comes before any
+   * handshake, so on an implicit-TLS listener the words go out in clear text.
+   */
   refuse(reason: RefusalReason): Promise<void>;
   /** Serve the connection until it ends (`conn.tls` is set on an implicit-TLS listener). */
   serve(): Promise<void>;

@@ -72,6 +72,13 @@ function newGroup(limits: Partial<ConnectionLimits>, tls = new TlsContext()) {
   return { group, seen };
 }
 
+/** A group with one implicit-TLS "echo" listener. */
+async function implicitTlsGroup(tls: TlsContext) {
+  const { group, seen } = newGroup({}, tls);
+  const bound = await group.listen({ kind: "echo", host: "127.0.0.1", port: 0, implicitTls: true });
+  return { group, seen, port: bound.port };
+}
+
 function connect(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port });
 }
@@ -151,13 +158,7 @@ Deno.test("ListenerGroup.stop asks politely, waits for a busy connection, destro
 Deno.test("ListenerGroup: a swapped TLS context is used by the next implicit-TLS handshake", async () => {
   const [a, b] = await Promise.all([generateSelfSigned("a.test"), generateSelfSigned("b.test")]);
   const tls = new TlsContext(secureContext(a));
-  const { group, seen } = newGroup({}, tls);
-  const { port } = await group.listen({
-    kind: "echo",
-    host: "127.0.0.1",
-    port: 0,
-    implicitTls: true,
-  });
+  const { group, seen, port } = await implicitTlsGroup(tls);
   const before = await tlsHandshake(port, "a.test", a.certPem);
   assert.deepEqual(before, { authorized: true, greeting: "HELLO echo over TLS\r\n" });
   tls.replace(secureContext(b));
@@ -172,13 +173,7 @@ Deno.test("ListenerGroup: a swapped TLS context is used by the next implicit-TLS
 
 Deno.test("ListenerGroup: a failed implicit-TLS handshake never reaches the protocol", async () => {
   const tls = new TlsContext(secureContext(await generateSelfSigned("a.test")));
-  const { group, seen } = newGroup({}, tls);
-  const { port } = await group.listen({
-    kind: "echo",
-    host: "127.0.0.1",
-    port: 0,
-    implicitTls: true,
-  });
+  const { group, seen, port } = await implicitTlsGroup(tls);
   const c = await connect(port);
   await c.write(new TextEncoder().encode("EHLO plain.example\r\n"));
   await readText(c);
