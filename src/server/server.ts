@@ -1,11 +1,12 @@
 /**
- * The running server: listeners for each configured address, connection limits, config
- * reload (SIGHUP) and graceful stop (SIGTERM).
+ * The running SMTP server: the listener group of the configured addresses with SMTP's words
+ * for refusals (`421 4.7.0`), a session per connection, config reload (SIGHUP) and graceful
+ * stop (SIGTERM). Binding, limits, TLS material and the shutdown deadline are the shared
+ * listener layer's (`src/listen/`).
  *
  * @module
  */
 
-import net from "node:net";
 import type tls from "node:tls";
 import type { Config, ListenerKind } from "../config/config.ts";
 import { AccountStore } from "../accounts/store.ts";
@@ -17,6 +18,14 @@ import { closingReply } from "../smtp/reply.ts";
 import { loadTlsMaterial, secureContext } from "../tls/certificate.ts";
 import { Session } from "./session.ts";
 import { Transport } from "./transport.ts";
+import type { Connection } from "../listen/connection.ts";
+import {
+  type BoundAddress as Bound,
+  type ConnectionHandler,
+  type ConnectionLimits,
+  ListenerGroup,
+} from "../listen/listener_group.ts";
+import { TlsContext } from "../listen/tls_context.ts";
 import { join } from "node:path";
 import type { Resolver } from "../dns/resolver.ts";
 import { makeResolver } from "../dns/make.ts";
@@ -28,16 +37,11 @@ import { activeSigningKeys, type DkimSigningKey, loadOrCreateDomainKeys } from "
 import { inCidr } from "../net/cidr.ts";
 
 /** A bound listener. */
-export interface BoundAddress {
-  kind: ListenerKind;
-  host: string;
-  port: number;
-}
+export type BoundAddress = Bound<ListenerKind>;
 
 interface Snapshot {
   config: Config;
   router: Router;
-  tls: tls.SecureContext | null;
   resolver: Resolver;
   /** Active DKIM keys per local domain, created on first start (RFC 6376). */
   dkim: Map<string, DkimSigningKey[]>;
@@ -59,16 +63,13 @@ export class SmtpServer {
   readonly #guard: AuthGuard;
   readonly #worker: DeliveryWorker;
   readonly #spool: Spool;
-  readonly #servers: net.Server[] = [];
-  readonly #bound: BoundAddress[] = [];
-  readonly #conns = new Set<Transport>();
-  readonly #perIp = new Map<string, number>();
-  readonly #done = new Set<Promise<void>>();
-  #stopping = false;
+  readonly #tls: TlsContext;
+  readonly #listeners: ListenerGroup<ListenerKind>;
   readonly #log = log("server");
 
   private constructor(
     snap: Snapshot,
+    tls: tls.SecureContext,
     accounts: AccountStore,
     queue: QueueStore,
     rates: RateLimiter,
@@ -81,6 +82,13 @@ export class SmtpServer {
     this.#queue = queue;
     this.#rates = rates;
     this.#guard = new AuthGuard(snap.config.auth);
+    this.#tls = new TlsContext(tls);
+    this.#listeners = new ListenerGroup({
+      protocol: (conn, listener) => this.#connection(conn, listener.kind),
+      limits: limitsOf(snap.config),
+      tls: this.#tls,
+      log: this.#log,
+    });
     this.#worker = new DeliveryWorker({
       store: queue,
       resolver: snap.resolver,
@@ -101,12 +109,17 @@ export class SmtpServer {
     return this.#worker;
   }
 
-  static async #snapshot(config: Config, accounts: AccountStore): Promise<Snapshot> {
+  // The TLS context is built with the snapshot (a bad certificate fails the reload) and goes
+  // into the TlsContext only when the whole snapshot is good.
+  static async #snapshot(
+    config: Config,
+    accounts: AccountStore,
+  ): Promise<{ snap: Snapshot; tls: tls.SecureContext }> {
     const { material } = await loadTlsMaterial(config);
-    return {
+    const tls = secureContext(material);
+    const snap: Snapshot = {
       config,
       router: new Router(config, accounts),
-      tls: secureContext(material),
       resolver: await makeResolver(config.dns),
       dkim: new Map(
         await Promise.all(
@@ -119,18 +132,20 @@ export class SmtpServer {
         ),
       ),
     };
+    return { snap, tls };
   }
 
   /** Open the data directory and bind every listener. */
   static async start(config: Config): Promise<SmtpServer> {
     const accounts = await AccountStore.open(config.dataDir);
-    const snap = await SmtpServer.#snapshot(config, accounts);
+    const { snap, tls } = await SmtpServer.#snapshot(config, accounts);
     const queue = await QueueStore.open(config.dataDir);
     // One Maildir writer for the life of the process, like the spool that feeds it.
     const maildir = new MaildirStore(join(config.dataDir, "mail"), config.hostname);
     let kick = () => {};
     const server = new SmtpServer(
       snap,
+      tls,
       accounts,
       queue,
       await RateLimiter.open(config.dataDir, config.rateLimits),
@@ -148,7 +163,10 @@ export class SmtpServer {
     kick = () => server.#worker.kick();
     try {
       for (const kind of ["smtp", "submission", "submissions"] as const) {
-        for (const addr of config.listen[kind]) await server.#listen(kind, addr.host, addr.port);
+        for (const { host, port } of config.listen[kind]) {
+          // RFC 8314 §3.3: the submissions listener (465) is TLS from the first byte.
+          await server.#listeners.listen({ kind, host, port, implicitTls: kind === "submissions" });
+        }
       }
     } catch (e) {
       await server.stop();
@@ -167,7 +185,7 @@ export class SmtpServer {
 
   /** The addresses actually bound (port 0 in the config becomes the real port). */
   get addresses(): readonly BoundAddress[] {
-    return this.#bound;
+    return this.#listeners.addresses;
   }
 
   /** The account store (shared with the CLI on first start). */
@@ -175,113 +193,50 @@ export class SmtpServer {
     return this.#accounts;
   }
 
-  #listen(kind: ListenerKind, host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const srv = net.createServer(
-        { pauseOnConnect: false },
-        (socket) => this.#accept(kind, socket),
-      );
-      srv.once("error", reject);
-      // ipv6Only so that "0.0.0.0:25" and "[::]:25" can both be bound.
-      srv.listen({ host, port, ipv6Only: host.includes(":") }, () => {
-        srv.off("error", reject);
-        srv.on("error", (e) => this.#log.error("listener error: {error}", { error: String(e) }));
-        const a = srv.address() as net.AddressInfo;
-        this.#bound.push({ kind, host: a.address, port: a.port });
-        this.#servers.push(srv);
-        this.#log.info("listening for {kind} on {host} port {port}", {
-          event: "listen",
-          kind,
-          host: a.address,
-          port: a.port,
-        });
-        resolve();
-      });
-    });
-  }
-
-  #accept(kind: ListenerKind, socket: net.Socket): void {
+  // The SMTP side of one connection: its session id and logger, the 421 refusal, and the
+  // session, made with the config of the moment (a reload does not change it).
+  #connection(conn: Connection, kind: ListenerKind): ConnectionHandler {
     const snap = this.#snap;
     const { config } = snap;
-    const ip = (socket.remoteAddress ?? "unknown").replace(/^::ffff:/, "");
-    const port = socket.remotePort ?? 0;
-    socket.setNoDelay(true);
-    socket.on("error", () => {});
-    const transport = new Transport(socket, {
+    const ip = conn.peer.address;
+    const transport = new Transport(conn, {
       maxLineBytes: config.limits.maxLineBytes,
       commandTimeoutMs: config.timeouts.commandSeconds * 1000,
       dataTimeoutMs: config.timeouts.dataSeconds * 1000,
       greetingDelayMs: kind === "smtp" ? config.timeouts.greetingDelayMs : 0,
-    }, () => snap.tls);
+    }, this.#tls);
     const id = newSessionId();
     const slog = log("smtp").with({ session: id, peer: ip, listener: kind });
-    const perIp = this.#perIp.get(ip) ?? 0;
-    let refusal: string | undefined;
-    if (this.#stopping) refusal = "server is stopping";
-    else if (this.#conns.size >= config.limits.maxConnections) refusal = "too many connections";
-    else if (perIp >= config.limits.maxConnectionsPerIp) {
-      refusal = "too many connections from your address";
-    }
-    if (refusal) {
-      slog.info("connection refused: {reason}", { event: "refused", reason: refusal });
+    return {
+      log: slog,
       // RFC 5321 §3.1: a 421 greeting refuses service.
-      const p = transport.refuse(
-        closingReply(421, "4.7.0", `${config.hostname} ${refusal}, try later`),
-      );
-      this.#track(p);
-      return;
-    }
-    this.#conns.add(transport);
-    this.#perIp.set(ip, perIp + 1);
-    slog.info("connect from {peer} port {port}", { event: "connect", port });
-    const started = Date.now();
-    const p = (async () => {
-      let tlsInfo;
-      if (kind === "submissions" && snap.tls) {
-        // RFC 8314 §3.3: implicit TLS, the handshake comes first.
-        tlsInfo = await transport.startTls(snap.tls);
-        if (!tlsInfo) {
-          slog.info("TLS handshake failed", { event: "tls_failed" });
-          transport.destroy();
-          return;
-        }
-      }
-      const session = new Session({
-        id,
-        listener: kind,
-        config,
-        peer: { address: ip, port },
-        router: snap.router,
-        sink: this.#spool,
-        log: slog,
-        tlsAvailable: snap.tls !== null,
-        // RFC 7208: SPF on the MX listener; submissions are checked by authentication.
-        ...(kind === "smtp" ? { resolver: snap.resolver } : {}),
-        credentials: this.#accounts,
-        authGuard: this.#guard,
-        rateLimiter: this.#rates,
-        // Durable in the spool before the 250; into the queue right after.
-        queue: { enqueue: (req) => this.#spool.enqueue(req) },
-        trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
-        dkimKeys: snap.dkim,
-        ...(tlsInfo ? { tls: tlsInfo } : {}),
-      });
-      await transport.run(session);
-    })().catch((e) => {
-      slog.error("connection failed: {error}", { event: "error", error: String(e) });
-    }).finally(() => {
-      this.#conns.delete(transport);
-      const n = (this.#perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, n);
-      slog.info("disconnect after {ms} ms", { event: "disconnect", ms: Date.now() - started });
-    });
-    this.#track(p);
-  }
-
-  #track(p: Promise<void>): void {
-    this.#done.add(p);
-    p.finally(() => this.#done.delete(p));
+      refuse: (reason) =>
+        transport.refuse(closingReply(421, "4.7.0", `${config.hostname} ${reason}, try later`)),
+      stop: () => transport.stop(),
+      serve: () => {
+        const session = new Session({
+          id,
+          listener: kind,
+          config,
+          peer: conn.peer,
+          router: snap.router,
+          sink: this.#spool,
+          log: slog,
+          tlsAvailable: this.#tls.current !== null,
+          // RFC 7208: SPF on the MX listener; submissions are checked by authentication.
+          ...(kind === "smtp" ? { resolver: snap.resolver } : {}),
+          credentials: this.#accounts,
+          authGuard: this.#guard,
+          rateLimiter: this.#rates,
+          // Durable in the spool before the 250; into the queue right after.
+          queue: { enqueue: (req) => this.#spool.enqueue(req) },
+          trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
+          dkimKeys: snap.dkim,
+          ...(conn.tls ? { tls: conn.tls } : {}),
+        });
+        return transport.run(session);
+      },
+    };
   }
 
   /**
@@ -290,7 +245,10 @@ export class SmtpServer {
    */
   async reload(config: Config): Promise<void> {
     const old = this.#snap.config;
-    this.#snap = await SmtpServer.#snapshot(config, this.#accounts);
+    const { snap, tls } = await SmtpServer.#snapshot(config, this.#accounts);
+    this.#snap = snap;
+    this.#tls.replace(tls);
+    this.#listeners.configure(limitsOf(config));
     this.#guard.configure(config.auth);
     this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
@@ -311,24 +269,19 @@ export class SmtpServer {
    * client will retry what it did not get a 250 for).
    */
   async stop(): Promise<void> {
-    this.#stopping = true;
-    // net.Server.close() only calls back once every connection has ended, so the sessions
-    // are told to stop before that is awaited.
-    const closed = Promise.all(this.#servers.map((s) => new Promise((r) => s.close(r))));
-    for (const c of this.#conns) c.stop();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#snap.config.timeouts.shutdownSeconds * 1000);
-    });
-    await Promise.race([Promise.all([...this.#done]), grace]);
-    clearTimeout(timer);
-    for (const c of this.#conns) c.destroy();
-    await Promise.all([...this.#done]);
-    await closed;
+    await this.#listeners.stop(this.#snap.config.timeouts.shutdownSeconds * 1000);
     await this.#worker.stop();
     await this.#spool.close(this.#snap.config.timeouts.shutdownSeconds * 1000);
     this.#accounts.close();
     this.#queue.close();
     this.#rates.close();
   }
+}
+
+function limitsOf(config: Config): ConnectionLimits {
+  return {
+    maxConnections: config.limits.maxConnections,
+    maxConnectionsPerIp: config.limits.maxConnectionsPerIp,
+    handshakeTimeoutMs: config.timeouts.commandSeconds * 1000,
+  };
 }

@@ -1,29 +1,22 @@
 /**
- * The transport: moves bytes between a socket and a {@link Session}. It owns what is about
- * bytes and time, not about SMTP meaning: line splitting and the line-length cap, reply
+ * The SMTP transport: runs a {@link Session} over a {@link Connection}. It owns what is about
+ * SMTP framing and time, not about SMTP meaning: line splitting and the line-length cap, reply
  * batching for PIPELINING (RFC 2920 §3.2: flush when no more input is buffered), DATA reading
- * through {@link DotReader}, BDAT chunk reading, deadlines, and the STARTTLS upgrade.
- *
- * Sockets are `node:net` sockets because server-side TLS upgrade of a plain connection is only
- * possible there in Deno (`new tls.TLSSocket(socket, { isServer: true })`); `Deno.listen`
- * connections cannot be upgraded server-side. Quirk: the plain socket must be paused before it
- * is wrapped, or the TLS socket sees the raw handshake bytes as data.
+ * through {@link DotReader}, BDAT chunk reading, deadlines, and the STARTTLS command's upgrade.
+ * The bytes themselves (socket, backpressure, TLS handshake) are the connection's.
  *
  * @module
  */
 
-import type { Duplex } from "node:stream";
-import tls from "node:tls";
 import { formatReply, type Reply } from "../smtp/reply.ts";
 import { DotReader } from "../smtp/data.ts";
-import type { Session, TlsInfo } from "./session.ts";
-
-class Timeout extends Error {}
-class Interrupted extends Error {}
+import type { Connection } from "../listen/connection.ts";
+import { ReadInterrupted, ReadTimeout } from "../listen/inbox.ts";
+import type { TlsContext } from "../listen/tls_context.ts";
+import type { Session } from "./session.ts";
 
 const LF = 0x0a;
 const CR = 0x0d;
-const READ_HIGH_WATER = 1 << 20;
 
 /** Per-connection limits the transport enforces. */
 export interface TransportLimits {
@@ -33,149 +26,32 @@ export interface TransportLimits {
   greetingDelayMs: number;
 }
 
-/** A TLS context for STARTTLS, or null when TLS is not configured. */
-export type TlsContextSource = () => tls.SecureContext | null;
-
-/**
- * Buffers incoming chunks from a Duplex and hands them out on demand, with deadlines and
- * backpressure (the socket is paused while much is buffered).
- */
-class Inbox {
-  #chunks: Uint8Array[] = [];
-  #bytes = 0;
-  #ended = false;
-  #error: Error | null = null;
-  #wake: (() => void) | null = null;
-  #stream: Duplex;
-  #onData = (d: Uint8Array) => {
-    // node delivers Buffers, whose slice() is a view; as plain Uint8Arrays, slice() copies.
-    this.#chunks.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-    this.#bytes += d.length;
-    if (this.#bytes > READ_HIGH_WATER) this.#stream.pause();
-    this.#notify();
-  };
-  #onEnd = () => {
-    this.#ended = true;
-    this.#notify();
-  };
-  #onError = (e: Error) => {
-    this.#error = e;
-    this.#ended = true;
-    this.#notify();
-  };
-
-  constructor(stream: Duplex) {
-    this.#stream = stream;
-    this.attach(stream);
-  }
-
-  attach(stream: Duplex): void {
-    this.#stream = stream;
-    stream.on("data", this.#onData);
-    stream.on("end", this.#onEnd);
-    stream.on("close", this.#onEnd);
-    stream.on("error", this.#onError);
-  }
-
-  detach(): void {
-    this.#stream.off("data", this.#onData);
-    this.#stream.off("end", this.#onEnd);
-    this.#stream.off("close", this.#onEnd);
-    this.#stream.off("error", this.#onError);
-  }
-
-  #notify(): void {
-    const w = this.#wake;
-    this.#wake = null;
-    w?.();
-  }
-
-  /** Whether bytes are buffered. */
-  get hasData(): boolean {
-    return this.#chunks.length > 0;
-  }
-
-  /** Drop everything buffered (RFC 3207 §4.2 / CVE-2011-0411: nothing pipelined survives). */
-  discard(): void {
-    this.#chunks = [];
-    this.#bytes = 0;
-  }
-
-  /** Put bytes back in front (what followed the end of DATA). */
-  unshift(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.#chunks.unshift(chunk);
-    this.#bytes += chunk.length;
-  }
-
-  /** Wake a pending next() with an Interrupted error (server shutdown). */
-  interrupt(): void {
-    this.#interrupted = true;
-    this.#notify();
-  }
-  #interrupted = false;
-
-  /**
-   * The next chunk, or null at end of stream.
-   * @throws {Timeout} after `timeoutMs` without data.
-   * @throws {Interrupted} when interruptible and interrupt() was called.
-   */
-  async next(timeoutMs: number, interruptible: boolean): Promise<Uint8Array | null> {
-    for (;;) {
-      const c = this.#chunks.shift();
-      if (c) {
-        this.#bytes -= c.length;
-        if (this.#bytes <= READ_HIGH_WATER && this.#stream.isPaused()) this.#stream.resume();
-        return c;
-      }
-      if (this.#ended) return null;
-      if (interruptible && this.#interrupted) throw new Interrupted();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = await new Promise<boolean>((resolve) => {
-        this.#wake = () => resolve(false);
-        timer = setTimeout(() => resolve(true), timeoutMs);
-      });
-      clearTimeout(timer);
-      this.#wake = null;
-      if (timedOut) throw new Timeout();
-    }
-  }
-}
-
-/** Facts about the connection, for logs and the session. */
-export interface ConnectionInfo {
-  remoteAddress: string;
-  remotePort: number;
-}
-
 /**
  * Runs one SMTP connection to completion: greeting, command loop, close. Resolves when the
  * connection is closed; never rejects.
  */
 export class Transport {
-  #stream: Duplex;
-  readonly #inbox: Inbox;
+  readonly #conn: Connection;
   readonly #limits: TransportLimits;
-  readonly #tlsContext: TlsContextSource;
+  readonly #tls: TlsContext;
   #out: string[] = [];
   #line: Uint8Array = new Uint8Array(0);
   #skippingLongLine = false;
-  #closed = false;
   #busy = false;
   #session: Session | null = null;
 
-  constructor(stream: Duplex, limits: TransportLimits, tlsContext: TlsContextSource) {
-    this.#stream = stream;
-    this.#inbox = new Inbox(stream);
+  /** SMTP over `conn`; STARTTLS takes its context from `tls` when the command comes. */
+  constructor(conn: Connection, limits: TransportLimits, tls: TlsContext) {
+    this.#conn = conn;
     this.#limits = limits;
-    this.#tlsContext = tlsContext;
+    this.#tls = tls;
   }
 
   /** Send a reply and close at once (used for 421 when over connection limits). */
   async refuse(r: Reply): Promise<void> {
     this.#send(r);
     await this.#flush();
-    this.#close();
+    this.#conn.close();
   }
 
   /**
@@ -184,13 +60,7 @@ export class Transport {
    */
   stop(): void {
     if (this.#session) this.#session.shutdown();
-    this.#inbox.interrupt();
-  }
-
-  /** Close the socket immediately (after the shutdown grace period). */
-  destroy(): void {
-    this.#closed = true;
-    this.#stream.destroy();
+    this.#conn.interrupt();
   }
 
   /** Whether the session is inside DATA/BDAT or delivery right now. */
@@ -206,7 +76,7 @@ export class Transport {
     } catch {
       // A socket error: there is nobody left to answer.
     } finally {
-      this.#close();
+      this.#conn.close();
     }
   }
 
@@ -214,7 +84,7 @@ export class Transport {
     if (this.#limits.greetingDelayMs > 0) {
       await new Promise((r) => setTimeout(r, this.#limits.greetingDelayMs));
     }
-    if (this.#inbox.hasData) {
+    if (this.#conn.hasData) {
       // RFC 5321 §4.3.1: the client must wait for the greeting. Talking first is a bot.
       this.#send(session.talkedEarly());
       await this.#flush();
@@ -226,8 +96,8 @@ export class Transport {
       try {
         line = await this.#readLine();
       } catch (e) {
-        if (e instanceof Timeout) this.#send(session.timeout());
-        else if (e instanceof Interrupted) this.#send(session.shutdown());
+        if (e instanceof ReadTimeout) this.#send(session.timeout());
+        else if (e instanceof ReadInterrupted) this.#send(session.shutdown());
         else throw e;
         await this.#flush();
         return;
@@ -281,14 +151,14 @@ export class Transport {
           break;
         }
         case "starttls": {
-          const ctx = this.#tlsContext();
+          const ctx = this.#tls.current;
           this.#send(action.reply);
           await this.#flush();
           if (!ctx) return;
           // Anything pipelined after STARTTLS was sent in clear text: drop it.
-          this.#inbox.discard();
+          this.#conn.discard();
           this.#line = new Uint8Array(0);
-          const info = await this.startTls(ctx);
+          const info = await this.#conn.startTls(ctx, this.#limits.commandTimeoutMs);
           if (!info) return;
           session.tlsStarted(info);
           break;
@@ -297,65 +167,15 @@ export class Transport {
     }
   }
 
-  /**
-   * Upgrade the connection to TLS as the server side. Returns the negotiated parameters, or
-   * null when the handshake failed (the connection is then closed).
-   */
-  async startTls(ctx: tls.SecureContext): Promise<TlsInfo | null> {
-    this.#inbox.detach();
-    const plain = this.#stream;
-    plain.pause();
-    const secure = new tls.TLSSocket(plain as never, { isServer: true, secureContext: ctx });
-    this.#stream = secure;
-    const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), this.#limits.commandTimeoutMs);
-      secure.once("secure", () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      secure.once("error", () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-      secure.once("close", () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
-    if (!ok) {
-      secure.destroy();
-      return null;
-    }
-    secure.on("error", () => {});
-    this.#inbox.attach(secure);
-    return {
-      protocol: secure.getProtocol() ?? "TLS",
-      cipher: secure.getCipher()?.name ?? "unknown",
-    };
-  }
-
   #send(r: Reply): void {
     this.#out.push(formatReply(r));
   }
 
   async #flush(): Promise<void> {
-    if (this.#out.length === 0 || this.#closed) return;
+    if (this.#out.length === 0) return;
     const text = this.#out.join("");
     this.#out = [];
-    // A peer that reset the connection: its "close" has already fired, nothing to wait for.
-    if (this.#stream.destroyed || !this.#stream.writable) return;
-    const drained = this.#stream.write(text);
-    if (!drained && !this.#stream.destroyed) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#limits.commandTimeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        this.#stream.once("drain", done);
-        this.#stream.once("close", done);
-      });
-    }
+    await this.#conn.write(text, this.#limits.commandTimeoutMs);
   }
 
   // A command line without its line ending. LF alone is accepted as the end of a *command*
@@ -383,8 +203,8 @@ export class Transport {
         }
       }
       // RFC 2920 §3.2: reply batches are flushed before waiting for more input.
-      if (!this.#inbox.hasData) await this.#flush();
-      const chunk = await this.#inbox.next(this.#limits.commandTimeoutMs, !this.#busy);
+      if (!this.#conn.hasData) await this.#flush();
+      const chunk = await this.#conn.read(this.#limits.commandTimeoutMs, !this.#busy);
       if (chunk === null) return null;
       this.#line = this.#line.length === 0 ? chunk : concat(this.#line, chunk);
     }
@@ -409,9 +229,9 @@ export class Transport {
 
   async #nextData(): Promise<Uint8Array | null> {
     try {
-      return await this.#inbox.next(this.#limits.dataTimeoutMs, false);
+      return await this.#conn.read(this.#limits.dataTimeoutMs, false);
     } catch (e) {
-      if (e instanceof Timeout) {
+      if (e instanceof ReadTimeout) {
         this.#send(this.#session!.timeout());
         await this.#flush();
         return null;
@@ -453,15 +273,6 @@ export class Transport {
       left -= Math.min(left, chunk.length);
     }
     return "skipped";
-  }
-
-  #close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#inbox.detach();
-    this.#stream.on("error", () => {});
-    const stream = this.#stream;
-    stream.end(() => stream.destroy());
   }
 }
 
