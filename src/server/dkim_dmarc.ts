@@ -1,0 +1,130 @@
+/**
+ * DKIM and DMARC at the end of a message: verifying every signature and the From domain's
+ * DMARC policy for mail from the outside (RFC 6376 §6, RFC 7489 §6.6), applying that policy
+ * per recipient domain, and signing mail we originate (RFC 6376 §5).
+ *
+ * @module
+ */
+
+import type { MailboxRef } from "../delivery/maildir.ts";
+import { type DkimResult, signMessage, verifyMessage } from "../dkim/mod.ts";
+import { authorDomain, type DmarcOutcome, evaluateDmarc } from "../dmarc/dmarc.ts";
+import { headerValues } from "../smtp/headers.ts";
+import { type Reply, reply } from "../smtp/reply.ts";
+import type { SessionView } from "./session_options.ts";
+import type { Transaction } from "./transaction.ts";
+
+function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/**
+ * The DKIM results of every signature, and DMARC for the From domain. Needs the session's
+ * resolver and the transaction's SPF verdict (made at MAIL).
+ */
+export async function verifyInbound(
+  view: SessionView,
+  tx: Transaction,
+  content: readonly Uint8Array[],
+): Promise<{ dkim: DkimResult[]; dmarc: DmarcOutcome | null }> {
+  const resolver = view.options.resolver!;
+  const message = concatParts(content);
+  const dkim = await verifyMessage(message, { resolver, now: view.now() });
+  const author = authorDomain(headerValues(content, "from"));
+  if (author.domain === null) {
+    return {
+      dkim,
+      dmarc: { result: "permerror", disposition: "none", reason: author.reason },
+    };
+  }
+  const spf = tx.spf!;
+  const spfDomain = spf.identity.slice(spf.identity.lastIndexOf("@") + 1);
+  const dmarc = await evaluateDmarc({
+    fromDomain: author.domain,
+    spf: { result: spf.mailFrom.result, domain: spfDomain },
+    dkim: dkim.map((d) => ({ result: d.result, domain: d.domain })),
+  }, { resolver });
+  dmarc.policyDomain ??= author.domain;
+  // A pass (or no policy) is in the message_accepted line; anything else gets its own line.
+  const level = dmarc.result === "pass" || dmarc.result === "none" ? "debug" : "info";
+  view.options.log[level]("DMARC {result} for {domain}", {
+    event: "dmarc",
+    result: dmarc.result,
+    domain: author.domain,
+    disposition: dmarc.disposition,
+    dkim: dkim.map((d) => `${d.domain}:${d.result}`),
+  });
+  return { dkim, dmarc };
+}
+
+/**
+ * The sender domain's DMARC policy, as each recipient domain's dmarc mode allows: reject
+ * (550 5.7.1) only when every mailbox would reject; otherwise quarantined mailboxes get the
+ * message in their Junk folder (`boxes` is updated in place).
+ */
+export function applyDmarc(
+  view: SessionView,
+  dmarc: DmarcOutcome | null,
+  boxes: Map<string, MailboxRef>,
+): Reply | undefined {
+  if (!dmarc || dmarc.result !== "fail" || dmarc.disposition === "none") return undefined;
+  const { config } = view.options;
+  let rejectAll = boxes.size > 0;
+  for (const [key, box] of boxes) {
+    const mode = config.dmarc.domains.get(box.domain) ?? config.dmarc.mode;
+    if (mode === "monitor") {
+      rejectAll = false;
+      continue;
+    }
+    if (dmarc.disposition === "reject" && mode === "enforce") continue;
+    rejectAll = false;
+    boxes.set(key, { ...box, folder: "Junk" });
+  }
+  if (rejectAll) {
+    return reply(
+      550,
+      "5.7.1",
+      `Message rejected by the DMARC policy of ${dmarc.policyDomain} (RFC 7489)`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * DKIM-Signature fields for mail we originate: the From domain's keys when it is local, else
+ * the envelope sender's domain's; "" when neither has keys (or signing fails, which is logged).
+ * `fixups` are the header fields the submission adds above `content`.
+ */
+export async function signOutbound(
+  view: SessionView,
+  fixups: string,
+  content: readonly Uint8Array[],
+  from: string,
+): Promise<string> {
+  const keys = view.options.dkimKeys;
+  if (!keys) return "";
+  const author = authorDomain(headerValues(content, "from"));
+  const envelope = from.slice(from.lastIndexOf("@") + 1).toLowerCase();
+  const domain = author.domain && keys.has(author.domain)
+    ? author.domain
+    : keys.has(envelope)
+    ? envelope
+    : undefined;
+  if (!domain) return "";
+  const message = concatParts([new TextEncoder().encode(fixups), ...content]);
+  try {
+    return await signMessage(message, keys.get(domain)!, { domain, now: view.now() });
+  } catch (e) {
+    view.options.log.warning("not signed: {error}", {
+      event: "dkim_sign_failed",
+      error: String(e),
+    });
+    return "";
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * What an SMTP session (`Session`, session.ts) is given: its options (config, router, sink,
+ * queue, accounts…), and what the rules of each phase read of it (a {@link SessionView}). Kept
+ * apart from the state machine so the phase modules (envelope, message acceptance, AUTH)
+ * depend on these types and not on the session itself.
+ *
+ * @module
+ */
+
+import type { Config, ListenerKind } from "../config/config.ts";
+import type { Logger } from "@logtape/logtape";
+import type { Router } from "../delivery/router.ts";
+import type { MailboxRef } from "../delivery/maildir.ts";
+import type { Resolver } from "../dns/resolver.ts";
+import type { AuthGuard, CredentialStore } from "../auth/guard.ts";
+import type { RateLimiter } from "../policy/rate_limit.ts";
+import type { DkimSigningKey } from "../dkim/mod.ts";
+
+/** Facts about an established TLS layer. */
+export interface TlsInfo {
+  protocol: string;
+  cipher: string;
+}
+
+/** Where accepted messages go. */
+export interface MessageSink {
+  deliver(
+    boxes: readonly MailboxRef[],
+    headerFor: (box: MailboxRef) => string,
+    content: readonly Uint8Array[],
+  ): Promise<unknown>;
+}
+
+/** The outbound queue, as the session sees it. */
+export interface OutboundQueue {
+  enqueue(req: {
+    sender: string;
+    recipients: string[];
+    account?: string;
+    header: string;
+    content: readonly Uint8Array[];
+  }): Promise<string>;
+}
+
+/** Everything a session needs; the transport builds one per connection. */
+export interface SessionOptions {
+  id: string;
+  listener: ListenerKind;
+  config: Config;
+  peer: { address: string; port: number };
+  router: Router;
+  sink: MessageSink;
+  log: Logger;
+  /** STARTTLS may be offered (a certificate is loaded and TLS is not yet active). */
+  tlsAvailable: boolean;
+  /** Set when the connection is already TLS (implicit TLS, RFC 8314). */
+  tls?: TlsInfo;
+  /** The resolver for SPF; without it no SPF check is made. */
+  resolver?: Resolver;
+  /** Accounts for AUTH (submission listeners only). */
+  credentials?: CredentialStore;
+  authGuard?: AuthGuard;
+  rateLimiter?: RateLimiter;
+  /** Where mail for other domains goes (authenticated or trusted senders only). */
+  queue?: OutboundQueue;
+  /** The peer is in relay.trusted_networks: it may relay without authentication. */
+  trusted?: boolean;
+  /** Active DKIM signing keys per local domain (RFC 6376), for mail we originate. */
+  dkimKeys?: ReadonlyMap<string, readonly DkimSigningKey[]>;
+  now?: () => Date;
+}
+
+/** The client's EHLO or HELO (RFC 5321 §4.1.1.1). */
+export interface Hello {
+  verb: "EHLO" | "HELO";
+  name: string;
+}
+
+/** What the session knows at the moment a phase's rules run; the session owns all of it. */
+export interface SessionView {
+  readonly options: SessionOptions;
+  readonly now: () => Date;
+  /** The EHLO/HELO, or null before it (and again after STARTTLS, RFC 3207 §4.2). */
+  readonly hello: Hello | null;
+  readonly tls: TlsInfo | undefined;
+  /** The authenticated account (canonical address), RFC 4954; null before AUTH. */
+  readonly user: string | null;
+}
