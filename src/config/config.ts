@@ -21,6 +21,9 @@ export interface ListenAddress {
 /** The listener kinds (RFC 5321 MX service, RFC 6409 submission, RFC 8314 implicit TLS). */
 export type ListenerKind = "smtp" | "submission" | "submissions";
 
+/** The IMAP listener kinds (STARTTLS on 143, implicit TLS on 993, RFC 8314 §3.3). */
+export type ImapListenerKind = "imap" | "imaps";
+
 /** The validated configuration. */
 export interface Config {
   /** Where the config came from: a file path, or "(embedded default)". */
@@ -31,7 +34,7 @@ export interface Config {
   domains: string[];
   /** Canonical alias address ("local@domain" or "@domain" for a catch-all) to targets. */
   aliases: Map<string, string[]>;
-  listen: Record<ListenerKind, ListenAddress[]>;
+  listen: Record<ListenerKind | ImapListenerKind, ListenAddress[]>;
   tls: { certFile?: string; keyFile?: string };
   limits: {
     maxMessageBytes: number;
@@ -46,6 +49,14 @@ export interface Config {
     dataSeconds: number;
     greetingDelayMs: number;
     shutdownSeconds: number;
+  };
+  /** IMAP (RFC 9051 / RFC 3501) for mail clients. */
+  imap: {
+    maxLineBytes: number;
+    maxConnectionsPerAccount: number;
+    maxConnectionsPerIp: number;
+    autologoutSeconds: number;
+    idleKeepaliveSeconds: number;
   };
   dns: {
     nameservers: ListenAddress[];
@@ -144,6 +155,7 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : {},
     limits: camelKeys(v.limits),
     timeouts: camelKeys(v.timeouts),
+    imap: camelKeys(v.imap),
     dns: camelKeys(v.dns),
     spf: { rejectFail: v.spf.reject_fail, deferTemperror: v.spf.temperror_defer },
     submission: camelKeys(v.submission),
@@ -175,6 +187,8 @@ const EMBEDDED_DOC = {
     smtp: ["127.0.0.1:2525"],
     submission: ["127.0.0.1:5870"],
     submissions: ["127.0.0.1:4650"],
+    imap: ["127.0.0.1:1430"],
+    imaps: ["127.0.0.1:9930"],
   },
 };
 

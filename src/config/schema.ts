@@ -63,6 +63,16 @@ export const SCHEMA = {
       ["0.0.0.0:465"],
       "submission over implicit TLS (RFC 8314)",
     ),
+    imap: withDefault(
+      listenList,
+      ["0.0.0.0:143", "[::]:143"],
+      "IMAP for mail clients, login only after STARTTLS (RFC 9051, RFC 3501)",
+    ),
+    imaps: withDefault(
+      listenList,
+      ["0.0.0.0:993", "[::]:993"],
+      "IMAP over implicit TLS (RFC 8314)",
+    ),
   },
   tls: {
     cert_file: optional(
@@ -111,6 +121,34 @@ export const SCHEMA = {
       int(0, 3600),
       30,
       "how long messages in flight may take on SIGTERM",
+    ),
+  },
+  imap: {
+    max_line_bytes: withDefault(
+      int(1000, 1 << 20),
+      65536,
+      "longest command line outside literals (`BAD` beyond; RFC 7162 §4 asks for 8192)",
+    ),
+    max_connections_per_account: withDefault(
+      int(1, 10000),
+      20,
+      "IMAP sessions logged in as one account at once (`NO [LIMIT]` beyond)",
+    ),
+    max_connections_per_ip: withDefault(
+      int(1, 1_000_000),
+      50,
+      "IMAP connections from one IP (`* BYE` beyond); clients open several each",
+    ),
+    // RFC 9051 §5.4: the autologout timer is at least 30 minutes.
+    autologout_seconds: withDefault(
+      int(1, 86400),
+      1800,
+      "idle time before `* BYE` (RFC 9051 §5.4: at least 30 minutes)",
+    ),
+    idle_keepalive_seconds: withDefault(
+      int(1, 3600),
+      120,
+      "`* OK Still here` during IDLE this often (keeps NAT entries alive)",
     ),
   },
   dns: {

@@ -37,7 +37,7 @@ async function pair(fn: (a: TestServer, b: TestServer) => Promise<void>): Promis
     config: {
       hostname: "mx.b.test",
       domains: ["b.test"],
-      listen: { smtp: ["127.0.0.1:0"], submission: [], submissions: [] },
+      listen: { smtp: ["127.0.0.1:0"], submission: [], submissions: [], imap: [], imaps: [] },
     },
     accounts: ["bob@b.test"],
   });

@@ -79,6 +79,8 @@ listen:
   smtp: ["127.0.0.1:${smtp}"]
   submission: ["127.0.0.1:${sub}"]
   submissions: ["127.0.0.1:${subs}"]
+  imap: []
+  imaps: []
 dns:
   nameservers: ["${dns.address}"]
 timeouts:

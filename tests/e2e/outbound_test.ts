@@ -20,7 +20,7 @@ function startB(port = 0, dataDir?: string): Promise<TestServer> {
     config: {
       hostname: "mx.b.test",
       domains: ["b.test"],
-      listen: { smtp: [`127.0.0.1:${port}`], submission: [], submissions: [] },
+      listen: { smtp: [`127.0.0.1:${port}`], submission: [], submissions: [], imap: [], imaps: [] },
     },
     accounts: ["bob@b.test"],
     ...(dataDir ? { dataDir } : {}),
@@ -231,7 +231,7 @@ Deno.test("IPv6 first: an MX host with AAAA and A is reached over IPv6", async (
     config: {
       hostname: "mx.b.test",
       domains: ["b.test"],
-      listen: { smtp: ["[::1]:0"], submission: [], submissions: [] },
+      listen: { smtp: ["[::1]:0"], submission: [], submissions: [], imap: [], imaps: [] },
     },
     accounts: ["bob@b.test"],
   });

@@ -43,7 +43,7 @@ Deno.test("kill -9 with 20 queued messages: all delivered after restart, none tw
     `hostname: mx.a.test
 data_dir: data
 domains: [a.test]
-listen: { smtp: ["127.0.0.1:${aPort}"], submission: [], submissions: [] }
+listen: { smtp: ["127.0.0.1:${aPort}"], submission: [], submissions: [], imap: [], imaps: [] }
 dns: { nameservers: ["${dns.address}"] }
 relay: { trusted_networks: [127.0.0.1] }
 outbound: { port: ${bPort} }
@@ -77,7 +77,13 @@ queue: { retry_initial: 1s, retry_max: 1s }
       config: {
         hostname: "mx.b.test",
         domains: ["b.test"],
-        listen: { smtp: [`127.0.0.1:${bPort}`], submission: [], submissions: [] },
+        listen: {
+          smtp: [`127.0.0.1:${bPort}`],
+          submission: [],
+          submissions: [],
+          imap: [],
+          imaps: [],
+        },
       },
       accounts: ["bob@b.test"],
     });

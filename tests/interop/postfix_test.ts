@@ -273,7 +273,7 @@ Deno.test("Postfix relays into postie (relayhost) over STARTTLS, into bob's Mail
       config: {
         hostname: "mx.b.test",
         domains: ["b.test"],
-        listen: { smtp: ["127.0.0.1:0"], submission: [], submissions: [] },
+        listen: { smtp: ["127.0.0.1:0"], submission: [], submissions: [], imap: [], imaps: [] },
       },
       accounts: ["bob@b.test"],
     });

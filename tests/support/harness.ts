@@ -72,13 +72,18 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     hostname: "mx.example.test",
     data_dir: dataDir,
     domains: ["example.test"],
+    dns: { nameservers: [dns.address] },
+    ...opts.config,
+    // Every listener on a kernel-chosen loopback port unless the test says otherwise (never
+    // a default such as 0.0.0.0:143).
     listen: {
       smtp: ["127.0.0.1:0"],
       submission: ["127.0.0.1:0"],
       submissions: ["127.0.0.1:0"],
+      imap: ["127.0.0.1:0"],
+      imaps: ["127.0.0.1:0"],
+      ...(opts.config?.listen as Record<string, unknown> | undefined),
     },
-    dns: { nameservers: [dns.address] },
-    ...opts.config,
   };
   const config = validateConfig(doc, "(test)", dataDir);
   const accounts = await AccountStore.open(dataDir);
