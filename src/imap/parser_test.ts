@@ -164,3 +164,32 @@ Deno.test("parser: FETCH, COPY, MOVE, UID EXPUNGE", () => {
   assert.ok(e.name === "EXPUNGE" && e.uid && e.set?.kind === "set");
   bad("a fetch 1:* bogus", /Unknown FETCH/);
 });
+
+Deno.test("parser: deep parameter nesting and mutated commands only ever raise ParseError", () => {
+  bad("a select x " + "(".repeat(5000) + ")".repeat(5000), /nested/);
+  const seeds = [
+    'a append box (\\seen) "05-Feb-2007 01:02:03 +0200" {5}\r\nhello',
+    "a uid fetch 1:*,3 (body.peek[1.header.fields (a b)]<0.5> flags) (changedsince 1)",
+    'a list (subscribed) "" ("a" b%) return (status (messages))',
+    'a uid search return (min) charset utf-8 or (uid 1:3 not seen) header x "y" 2,*',
+    "a store 1 (unchangedsince 3) -flags.silent (\\seen $k)",
+    'a id ("k" "v") ',
+  ];
+  let rnd = 12345;
+  const next = () => (rnd = (rnd * 1103515245 + 12345) & 0x7fffffff);
+  for (const seed of seeds) {
+    const base = enc.encode(seed + "\r\n");
+    for (let i = 0; i < 2000; i++) {
+      const b = base.slice();
+      for (let k = 0; k < 1 + (next() % 3); k++) b[next() % b.length] = next() % 256;
+      const cut = next() % 4 === 0 ? b.subarray(0, next() % b.length) : b;
+      try {
+        parseCommand(cut);
+      } catch (e) {
+        if (!(e instanceof ParseError)) {
+          throw new Error(`${e} for ${JSON.stringify(new TextDecoder().decode(cut))}`);
+        }
+      }
+    }
+  }
+});
