@@ -60,7 +60,7 @@ export function parseFlags(names: readonly string[]): Flags {
     }
     // atom-char (RFC 3501 §9) minus "]" is all an IMAP keyword can hold; we store them
     // space-separated, so anything else would corrupt the list.
-    if (n.length === 0 || !/^[!#-'+-Z^-z|~]+$/.test(n)) {
+    if (n.length === 0 || !/^[!#$&'+-[^-z|}~]+$/.test(n)) {
       throw new MailStoreError("CANNOT", `Invalid keyword ${JSON.stringify(n)}`);
     }
     if (!seen.has(lower)) {
