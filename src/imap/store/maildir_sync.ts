@@ -112,6 +112,8 @@ export async function resolveMessageFile(
 export interface SyncOptions {
   /** Shared directory fsyncs. */
   syncer?: DirSyncer;
+  /** Called at the end of the index transaction that adds messages (to claim `\Recent`). */
+  inTransaction?: () => void;
 }
 
 /**
@@ -239,6 +241,7 @@ export async function syncMailbox(
         db.insertMessage(mailbox.id, row);
         result.added.push(row);
       }
+      options.inTransaction?.();
     }
   });
   result.flagged.sort((a, b) => a.uid - b.uid);
