@@ -643,6 +643,10 @@ export class AccountMail {
    * Every view, this one included, gets the expunges queued for {@link MailboxView.pending}.
    */
   expunge(view: MailboxView, uids?: readonly number[]): Promise<number[]> {
-    return this.#serial(() => expungeMessages(this.#ctx, this.#viewRow(view, true), uids));
+    return this.#serial(async () => {
+      // Another program may have changed \Deleted since the index last looked.
+      await this.#sync(this.#viewRow(view, true));
+      return await expungeMessages(this.#ctx, this.#viewRow(view, true), uids);
+    });
   }
 }

@@ -259,13 +259,18 @@ function presence(entries: readonly Entry[]): Map<string, Entry> {
   return map;
 }
 
+/** Shared by every {@link NameMaker} of the process: two of them (two AccountMail of one
+ * Maildir, as after a registry release and reopen) must never make the same name. */
+let nameCounter = 0;
+
 /**
  * Unique Maildir file names for files this process writes (APPEND, COPY), in the form of the
- * Maildir spec and of src/delivery/maildir.ts: `<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>`.
+ * Maildir spec and of src/delivery/maildir.ts: `<sec>.M<usec>P<pid>Q<n>I.<host>,S=<size>`.
+ * The `I` after the counter keeps them apart from the names SMTP delivery makes in the same
+ * process (`Q<n>.`); the counter is process-wide.
  */
 export class NameMaker {
   readonly #host: string;
-  #counter = 0;
   constructor(hostname: string) {
     this.#host = hostname.replaceAll("/", "\\057").replaceAll(":", "\\072");
   }
@@ -273,10 +278,8 @@ export class NameMaker {
   /** A new base name for a message of `size` bytes. */
   next(size: number): string {
     const now = Date.now();
-    this.#counter++;
-    const usec = (now % 1000) * 1000 + (this.#counter % 1000);
-    return `${
-      Math.floor(now / 1000)
-    }.M${usec}P${Deno.pid}Q${this.#counter}I.${this.#host},S=${size}`;
+    const n = ++nameCounter;
+    const usec = (now % 1000) * 1000 + (n % 1000);
+    return `${Math.floor(now / 1000)}.M${usec}P${Deno.pid}Q${n}I.${this.#host},S=${size}`;
   }
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { deliverByHand, filesIn, message, openMail, withTempRoot } from "./test_util.ts";
 import { Flag } from "./flags.ts";
 import { INDEX_FILE } from "./index_db.ts";
+import { NameMaker } from "./maildir_sync.ts";
 
 Deno.test("sync: UIDs and UIDVALIDITY are stable across close and reopen", async () => {
   await withTempRoot(async (root) => {
@@ -192,4 +193,13 @@ Deno.test("sync: a 10,000-file mailbox", async () => {
     v3.close();
     third.close();
   });
+});
+
+Deno.test("sync: file names from two name makers of one process never collide", () => {
+  const a = new NameMaker("h");
+  const b = new NameMaker("h");
+  const names = new Set<string>();
+  for (let i = 0; i < 100; i++) names.add(a.next(10)).add(b.next(10));
+  assert.equal(names.size, 200);
+  assert.match(a.next(42), /^\d+\.M\d+P\d+Q\d+I?\.h,S=42$/);
 });

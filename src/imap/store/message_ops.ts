@@ -19,6 +19,7 @@ import { writeAll } from "../../fs/durable.ts";
 import { MailStoreError } from "./errors.ts";
 import {
   applyFlags,
+  Flag,
   type Flags,
   infoWithSystem,
   parseFlags,
@@ -319,24 +320,30 @@ export async function expungeMessages(
   const dir = ctx.dirOf(mailbox);
   const only = uids ? new Set(uids) : undefined;
   const victims = ctx.db.messages(mailbox.id).filter((m) =>
-    (m.system & 8) !== 0 && (!only || only.has(m.uid))
+    (m.system & Flag.Deleted) !== 0 && (!only || only.has(m.uid))
   );
   if (victims.length === 0) return [];
+  const removed: MessageRow[] = [];
   for (const m of victims) {
     try {
       await Deno.remove(join(dir, "cur", m.base + m.info));
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
+      // Renamed by another program: expunge only if its name still says \Deleted (if not,
+      // the next sync reports the flag change); a file already gone is expunged.
       const file = await resolveMessageFile(dir, m.base, m.info);
+      if (file && (systemFromInfo(lettersOf(file.info)) & Flag.Deleted) === 0) continue;
       if (file) await Deno.remove(file.path);
     }
+    removed.push(m);
   }
+  if (removed.length === 0) return [];
   await Promise.all([ctx.syncer.sync(join(dir, "cur")), ctx.syncer.sync(join(dir, "new"))]);
   await ctx.db.commit(() => {
     const modseq = ctx.db.nextModseq(mailbox.id);
-    for (const m of victims) ctx.db.expungeMessage(mailbox.id, m.uid, modseq);
+    for (const m of removed) ctx.db.expungeMessage(mailbox.id, m.uid, modseq);
   });
-  const gone = victims.map((m) => m.uid);
+  const gone = removed.map((m) => m.uid);
   ctx.publish(mailbox.id, { expunged: gone });
   return gone;
 }
