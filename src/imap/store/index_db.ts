@@ -184,6 +184,10 @@ export class IndexDb {
   static async open(root: string, options: IndexDbOptions = {}): Promise<IndexDb> {
     const path = join(root, INDEX_FILE);
     let fresh = !await exists(path);
+    if (fresh) {
+      // A WAL left beside a deleted database belongs to the old one: never replay it.
+      for (const ext of ["-wal", "-shm"]) await Deno.remove(path + ext).catch(() => {});
+    }
     let db: DatabaseSync;
     try {
       db = openDb(path);

@@ -203,3 +203,19 @@ Deno.test("sync: file names from two name makers of one process never collide", 
   assert.equal(names.size, 200);
   assert.match(a.next(42), /^\d+\.M\d+P\d+Q\d+I?\.h,S=42$/);
 });
+
+Deno.test("sync: a stale WAL beside a deleted index is not replayed into the new one", async () => {
+  await withTempRoot(async (root) => {
+    const mail = await openMail(root);
+    const r = await mail.append("INBOX", [{ data: message("a") }]);
+    const wal = await Deno.readFile(join(root, INDEX_FILE + "-wal"));
+    mail.close();
+    await Deno.remove(join(root, INDEX_FILE));
+    await Deno.writeFile(join(root, INDEX_FILE + "-wal"), wal); // as a crash would leave it
+    const again = await openMail(root);
+    const st = await again.status("INBOX");
+    assert.ok(st.uidvalidity > r.uidvalidity);
+    assert.equal(st.messages, 1);
+    again.close();
+  });
+});

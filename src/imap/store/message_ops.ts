@@ -174,7 +174,7 @@ export async function copyMessages(
   const srcDir = ctx.dirOf(source);
   const dstDir = ctx.dirOf(target);
   const rows = rowsOf(ctx.db, source.id, uids);
-  const done: { row: MessageRow; base: string; info: string; dest: string }[] = [];
+  const done: { row: MessageRow; base: string; info: string; dest: string; from: string }[] = [];
   try {
     for (const row of rows) {
       const file = await resolveMessageFile(srcDir, row.base, row.info);
@@ -184,10 +184,13 @@ export async function copyMessages(
       const dest = join(dstDir, "cur", base + info);
       if (move) await Deno.rename(file.path, dest);
       else await linkOrCopy(file.path, join(dstDir, "tmp", base), dest);
-      done.push({ row, base, info, dest });
+      done.push({ row, base, info, dest, from: file.path });
     }
   } catch (e) {
-    if (!move) await Promise.all(done.map((d) => Deno.remove(d.dest).catch(() => {})));
+    // Undo, so that a refused COPY / MOVE changed nothing (RFC 6851 §3.3).
+    await Promise.all(
+      done.map((d) => (move ? Deno.rename(d.dest, d.from) : Deno.remove(d.dest)).catch(() => {})),
+    );
     cannotWrite(e);
   }
   await ctx.syncer.sync(join(dstDir, "cur"));
@@ -201,7 +204,10 @@ export async function copyMessages(
     const modseq = ctx.db.nextModseq(target.id);
     let uid = ctx.db.takeUids(target.id, done.length);
     for (const d of done) {
-      const row: MessageRow = { ...d.row, uid: uid++, base: d.base, info: d.info, modseq };
+      // The flags the file name says (another program may have renamed it since the last
+      // sync): the index must agree with the name, or no later sync would notice.
+      const system = systemFromInfo(lettersOf(d.info));
+      const row: MessageRow = { ...d.row, uid: uid++, base: d.base, info: d.info, system, modseq };
       ctx.db.insertMessage(target.id, row);
       added.push(row);
       mapping.push([d.row.uid, row.uid]);

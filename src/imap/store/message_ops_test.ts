@@ -145,3 +145,21 @@ Deno.test("ops: EXPUNGE removes only \\Deleted messages (UID EXPUNGE: only those
     mail.close();
   });
 });
+
+Deno.test("ops: COPY takes the flags the file name says when another program changed them", async () => {
+  await withTempRoot(async (root) => {
+    const mail = await openMail(root);
+    await mail.append("INBOX", [{ data: message("m") }]);
+    const v = await mail.select("INBOX");
+    const [name] = await filesIn(root, "cur");
+    await Deno.rename(join(root, "cur", name!), join(root, "cur", name!.replace(/:2,$/, ":2,F")));
+    const c = await mail.copy(v, [1], "Archive");
+    const arch = await mail.select("Archive");
+    assert.deepEqual(mail.messages(arch, [c.mapping[0]![1]])[0]!.flags, ["\\Flagged"]);
+    await mail.refresh("Archive");
+    assert.deepEqual(arch.pending(), []); // index and file name agree
+    arch.close();
+    v.close();
+    mail.close();
+  });
+});
