@@ -344,17 +344,17 @@ export class AccountMail {
   }
 
   /** SUBSCRIBE / UNSUBSCRIBE (RFC 3501 §6.3.6, §6.3.7). */
-  setSubscribed(name: string, on: boolean): Promise<void> {
+  async setSubscribed(name: string, on: boolean): Promise<void> {
     const canonical = normalizeMailboxName(name);
-    return this.#serial(() => this.#db.commit(() => this.#db.setSubscribed(canonical, on)));
+    await this.#serial(() => this.#db.commit(() => this.#db.setSubscribed(canonical, on)));
   }
 
   /** CREATE (RFC 3501 §6.3.3; see module doc). */
-  create(name: string): Promise<void> {
+  async create(name: string): Promise<void> {
     const canonical = normalizeMailboxName(
       name.endsWith(SEPARATOR) && name.length > 1 ? name.slice(0, -1) : name,
     );
-    return this.#serial(async () => {
+    await this.#serial(async () => {
       if (isInbox(canonical) || this.#db.mailbox(canonical)) {
         throw new MailStoreError("ALREADYEXISTS", "Mailbox already exists");
       }
@@ -363,9 +363,9 @@ export class AccountMail {
   }
 
   /** DELETE (RFC 3501 §6.3.4; see module doc). */
-  delete(name: string): Promise<void> {
+  async delete(name: string): Promise<void> {
     const canonical = normalizeMailboxName(name);
-    return this.#serial(async () => {
+    await this.#serial(async () => {
       if (isInbox(canonical)) throw new MailStoreError("CANNOT", "INBOX cannot be deleted");
       const row = this.#db.mailbox(canonical);
       if (!row) {
@@ -393,10 +393,10 @@ export class AccountMail {
   }
 
   /** RENAME (RFC 3501 §6.3.5; see module doc). */
-  rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string): Promise<void> {
     const src = normalizeMailboxName(from);
     const dst = normalizeMailboxName(to);
-    return this.#serial(async () => {
+    await this.#serial(async () => {
       if (isInbox(dst) || this.#db.mailbox(dst)) {
         throw new MailStoreError("ALREADYEXISTS", "Target mailbox already exists");
       }
@@ -587,8 +587,8 @@ export class AccountMail {
   }
 
   /** The bytes of message `uid`, or null when it is gone. */
-  read(view: MailboxView, uid: number): Promise<Uint8Array | null> {
-    return readMessage(this.#ctx, this.#viewRow(view, false), uid);
+  async read(view: MailboxView, uid: number): Promise<Uint8Array | null> {
+    return await readMessage(this.#ctx, this.#viewRow(view, false), uid);
   }
 
   /** The cached structure blob of a message (format chosen by the message piece). */
