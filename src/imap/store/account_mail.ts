@@ -41,9 +41,18 @@ import { join } from "node:path";
 import { createMaildir, DirSyncer } from "../../delivery/maildir.ts";
 import { syncDir } from "../../fs/durable.ts";
 import { MailStoreError } from "./errors.ts";
-import { flagNames, type Flags, type StoreMode } from "./flags.ts";
-import { IndexDb, type MailboxRow, type MessageRow } from "./index_db.ts";
+import { flagNames, type StoreMode } from "./flags.ts";
+import { IndexDb, type MailboxRow } from "./index_db.ts";
 import { NameMaker, syncMailbox } from "./maildir_sync.ts";
+import {
+  buildListing,
+  type MailboxListing,
+  type MailboxStatus,
+  type MailChange,
+  type MessageInfo,
+  messageInfo,
+  SPECIAL_USE,
+} from "./mailbox_list.ts";
 import { MailboxView } from "./mailbox_view.ts";
 import {
   type AppendInput,
@@ -65,66 +74,20 @@ import {
   isInbox,
   nameFromFolderDir,
   normalizeMailboxName,
-  parentNames,
   SEPARATOR,
 } from "./names.ts";
 
 export type { AppendInput, AppendResult, CopyResult, StoreResult };
-
-/** Special-use mailboxes every account has (RFC 6154 §2). */
-export const SPECIAL_USE: Readonly<Record<string, string>> = {
-  Sent: "\\Sent",
-  Drafts: "\\Drafts",
-  Trash: "\\Trash",
-  Junk: "\\Junk",
-  Archive: "\\Archive",
-};
+export {
+  type MailboxListing,
+  type MailboxStatus,
+  type MailChange,
+  type MessageInfo,
+  SPECIAL_USE,
+} from "./mailbox_list.ts";
 
 /** Prefix of a deleted folder's directory while its files are removed (not a Maildir++ name). */
 const TRASH_PREFIX = "postie-deleting-";
-
-/** A LIST entry. */
-export interface MailboxListing {
-  name: string;
-  /** False for a parent that exists only as a path. */
-  exists: boolean;
-  /** `\Noselect`, `\HasChildren` / `\HasNoChildren`, then the special-use attribute. */
-  attributes: string[];
-  specialUse: string | null;
-  subscribed: boolean;
-}
-
-/** STATUS values (RFC 3501 §6.3.10, RFC 8438, RFC 7162 §3.1.3 HIGHESTMODSEQ). */
-export interface MailboxStatus {
-  messages: number;
-  recent: number;
-  unseen: number;
-  uidnext: number;
-  uidvalidity: number;
-  size: number;
-  highestmodseq: number;
-}
-
-/** A message's metadata for FETCH and SEARCH. */
-export interface MessageInfo {
-  uid: number;
-  /** IMAP flag names without `\Recent` (add it from {@link MailboxView.isRecent}). */
-  flags: string[];
-  /** System flag bits and keywords. */
-  raw: Flags;
-  modseq: number;
-  internalDate: Date;
-  /** Size of the file (RFC822.SIZE when the file has CRLF line ends, as postie writes). */
-  size: number;
-}
-
-/** A committed change, for {@link AccountMail.onChange}. */
-export interface MailChange {
-  mailbox: string;
-  added: number[];
-  flagged: number[];
-  expunged: number[];
-}
 
 /** Options of {@link AccountMail.open}. */
 export interface AccountMailOptions {
@@ -134,18 +97,6 @@ export interface AccountMailOptions {
   pollMs?: number;
   /** Clock for UIDVALIDITY (tests). */
   now?: () => number;
-}
-
-function info(m: MessageRow): MessageInfo {
-  const raw = { system: m.system, keywords: m.keywords };
-  return {
-    uid: m.uid,
-    flags: flagNames(raw),
-    raw,
-    modseq: m.modseq,
-    internalDate: new Date(m.internalDate),
-    size: m.size,
-  };
 }
 
 function defaultHost(): string {
@@ -312,29 +263,7 @@ export class AccountMail {
   list(): Promise<MailboxListing[]> {
     return this.#serial(async () => {
       await this.#reconcileMailboxes();
-      const rows = new Map(this.#db.mailboxes().map((r) => [r.name, r]));
-      const names = new Set(rows.keys());
-      for (const n of rows.keys()) for (const p of parentNames(n)) names.add(p);
-      const withChildren = new Set<string>();
-      for (const n of names) for (const p of parentNames(n)) withChildren.add(p);
-      const subscribed = new Set(this.#db.subscriptions());
-      const sorted = [...names].sort((a, b) =>
-        isInbox(a) ? -1 : isInbox(b) ? 1 : a < b ? -1 : a > b ? 1 : 0
-      );
-      return sorted.map((name) => {
-        const row = rows.get(name);
-        const attributes: string[] = [];
-        if (!row) attributes.push("\\Noselect");
-        attributes.push(withChildren.has(name) ? "\\HasChildren" : "\\HasNoChildren");
-        if (row?.specialUse) attributes.push(row.specialUse);
-        return {
-          name,
-          exists: row !== undefined,
-          attributes,
-          specialUse: row?.specialUse ?? null,
-          subscribed: subscribed.has(name),
-        };
-      });
+      return buildListing(this.#db.mailboxes(), this.#db.subscriptions());
     });
   }
 
@@ -581,7 +510,7 @@ export class AccountMail {
     const out: MessageInfo[] = [];
     for (const uid of uids) {
       const m = this.#db.message(row.id, uid);
-      if (m) out.push(info(m));
+      if (m) out.push(messageInfo(m));
     }
     return out;
   }
