@@ -207,6 +207,16 @@ export class AccountMail {
     return row;
   }
 
+  /** {@link #row}, but a folder another program created (not yet indexed) is registered first. */
+  async #findRow(
+    name: string,
+    missing: "NONEXISTENT" | "TRYCREATE" = "NONEXISTENT",
+  ): Promise<MailboxRow> {
+    const canonical = normalizeMailboxName(name);
+    if (!this.#db.mailbox(canonical)) await this.#reconcileMailboxes();
+    return this.#row(canonical, missing);
+  }
+
   #viewRow(view: MailboxView, write: boolean): MailboxRow {
     if (view.closed) throw new MailStoreError("CLOSED", "Mailbox is not selected");
     if (write && view.readOnly) throw new MailStoreError("CANNOT", "Mailbox is read-only");
@@ -454,7 +464,7 @@ export class AccountMail {
   /** STATUS (RFC 3501 §6.3.10) after a sync. */
   status(name: string): Promise<MailboxStatus> {
     return this.#serial(async () => {
-      await this.#sync(this.#row(name));
+      await this.#sync(await this.#findRow(name));
       const row = this.#row(name);
       const c = this.#db.counts(row.id, row.firstRecent);
       return {
@@ -473,7 +483,7 @@ export class AccountMail {
   select(name: string, options: { readOnly?: boolean } = {}): Promise<MailboxView> {
     const readOnly = options.readOnly ?? false;
     return this.#serial(async () => {
-      await this.#sync(this.#row(name));
+      await this.#sync(await this.#findRow(name));
       const row = this.#row(name);
       const uids = this.#db.messages(row.id).map((m) => m.uid);
       const recent = uids.filter((u) => u >= row.firstRecent);
@@ -532,17 +542,19 @@ export class AccountMail {
 
   /** APPEND one or more messages (MULTIAPPEND) to `name`; `TRYCREATE` if it does not exist. */
   append(name: string, items: readonly AppendInput[]): Promise<AppendResult> {
-    return this.#serial(() => appendMessages(this.#ctx, this.#row(name, "TRYCREATE"), items));
+    return this.#serial(async () =>
+      appendMessages(this.#ctx, await this.#findRow(name, "TRYCREATE"), items)
+    );
   }
 
   /** COPY `uids` of the view to mailbox `target` (COPYUID in the result). */
   copy(view: MailboxView, uids: readonly number[], target: string): Promise<CopyResult> {
-    return this.#serial(() =>
+    return this.#serial(async () =>
       copyMessages(
         this.#ctx,
         this.#viewRow(view, false),
         uids,
-        this.#row(target, "TRYCREATE"),
+        await this.#findRow(target, "TRYCREATE"),
         false,
       )
     );
@@ -550,8 +562,14 @@ export class AccountMail {
 
   /** MOVE (RFC 6851) `uids` of the view to mailbox `target`; the source expunges are queued. */
   move(view: MailboxView, uids: readonly number[], target: string): Promise<CopyResult> {
-    return this.#serial(() =>
-      copyMessages(this.#ctx, this.#viewRow(view, true), uids, this.#row(target, "TRYCREATE"), true)
+    return this.#serial(async () =>
+      copyMessages(
+        this.#ctx,
+        this.#viewRow(view, true),
+        uids,
+        await this.#findRow(target, "TRYCREATE"),
+        true,
+      )
     );
   }
 

@@ -181,3 +181,17 @@ Deno.test("account: MailRegistry.notifyNewMail makes an open view report new mai
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("account: a folder another program created is found without a LIST first", async () => {
+  await withTempRoot(async (root) => {
+    const mail = await openMail(root);
+    for (const sub of ["cur", "new", "tmp"]) {
+      await Deno.mkdir(join(root, ".Ext", sub), { recursive: true });
+    }
+    await Deno.writeFile(join(root, ".Ext", "new", "1700000000.x.host"), message("ext"));
+    assert.equal((await mail.status("Ext")).messages, 1);
+    const r = await mail.append("Other", [{ data: message("x") }]).catch((e) => e);
+    assert.ok(r instanceof MailStoreError && r.code === "TRYCREATE");
+    mail.close();
+  });
+});
