@@ -103,6 +103,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     programs: ["dovecot", "doveconf"],
   },
   {
+    package: "dovecot-core",
+    usedBy: "imaptest (../shared/tools/imaptest) links Dovecot's libdovecot.so",
+    suite: "interop",
+    programs: ["doveadm"],
+  },
+  {
     package: "python3-spf",
     usedBy: "pyspf agrees with our SPF verdicts",
     suite: "interop",
