@@ -81,23 +81,23 @@ export class Connection {
   /**
    * Send bytes; when the socket's buffer is full, wait for it to drain (at most
    * `drainTimeoutMs`). Nothing is sent once the connection is closed or reset by the peer.
+   * Resolves false when the buffer did not drain in time (the peer is not reading).
    */
-  async write(data: string | Uint8Array, drainTimeoutMs: number): Promise<void> {
+  async write(data: string | Uint8Array, drainTimeoutMs: number): Promise<boolean> {
     // A peer that reset the connection: its "close" has already fired, nothing to wait for.
-    if (this.#closed || this.#stream.destroyed || !this.#stream.writable) return;
+    if (this.#closed || this.#stream.destroyed || !this.#stream.writable) return true;
     const stream = this.#stream;
     const drained = stream.write(data);
-    if (!drained && !stream.destroyed) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainTimeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        stream.once("drain", done);
-        stream.once("close", done);
-      });
-    }
+    if (drained || stream.destroyed) return true;
+    return await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), drainTimeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      stream.once("drain", done);
+      stream.once("close", done);
+    });
   }
 
   /**
