@@ -295,6 +295,15 @@ export class CommandReader {
     }
   }
 
+  /**
+   * The command so far (its lines and accepted literals, up to the pending announcement), so
+   * the caller can see the tag and command name when deciding on a literal. Empty when no
+   * literal is pending.
+   */
+  pendingPrefix(): Uint8Array {
+    return this.#state === "pending" ? concat(this.#parts) : new Uint8Array(0);
+  }
+
   /** Accept the pending literal: its octets become part of the command. */
   accept(): void {
     const ann = this.#pending;

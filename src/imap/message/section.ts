@@ -34,10 +34,10 @@ export type SectionText = "HEADER" | "HEADER.FIELDS" | "HEADER.FIELDS.NOT" | "TE
 /** A parsed section specification. */
 export interface Section {
   /** Part numbers, 1-based; empty for the top-level message. */
-  part: number[];
+  part: readonly number[];
   text?: SectionText;
   /** Field names for HEADER.FIELDS and HEADER.FIELDS.NOT. */
-  fields?: string[];
+  fields?: readonly string[];
 }
 
 /** Parses a section spec such as `2.1.MIME` or `HEADER.FIELDS (From To)`. */
@@ -81,7 +81,7 @@ export function resolvePart(root: MimePart, numbers: readonly number[]): MimePar
 const CRLF = new Uint8Array([0x0d, 0x0a]);
 
 /** Header fields selected by name (or all but those names), plus the terminating CRLF. */
-function headerFields(bytes: Uint8Array, part: MimePart, names: string[], not: boolean) {
+function headerFields(bytes: Uint8Array, part: MimePart, names: readonly string[], not: boolean) {
   const wanted = new Set(names.map((n) => n.toLowerCase()));
   const chunks: Uint8Array[] = [];
   let total = 0;
