@@ -114,8 +114,8 @@ function parsePkcs1(der: Uint8Array, at: number, limit: number): number | null {
 
 /**
  * Reads an RSA public key given as SubjectPublicKeyInfo or as bare PKCS#1 RSAPublicKey (the
- * latter is what RFC 6376 §3.6.1 literally names for k=rsa; the former is what its own
- * Appendix C and nearly every published record use). Every length must match exactly.
+ * latter is what RFC 6376 §3.6.1 literally names for k=rsa; the former is what the example in
+ * RFC 6376 §C and nearly every published record use). Every length must match exactly.
  *
  * @param der The decoded p= value.
  * @returns The key as SubjectPublicKeyInfo with its size, or `null` if it is not an RSA key.

@@ -157,7 +157,7 @@ export interface ImportSigningKeyOptions {
 /**
  * Makes a signing key from a private key given as PEM ("PRIVATE KEY" PKCS#8, or "RSA PRIVATE
  * KEY" PKCS#1), as PKCS#8 DER, or, for Ed25519, as the 32-byte seed (raw or base64, the form
- * RFC 8463 Appendix A and dkimpy use).
+ * RFC 8463 §A and dkimpy use).
  *
  * @param privateKey The key.
  * @param opts Its selector and algorithm.
