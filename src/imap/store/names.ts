@@ -16,12 +16,13 @@
  * (RFC 3501 §5.1 advises against them; they could not be listed unambiguously), unpaired
  * surrogates, and names whose folder directory would exceed 255 bytes.
  *
- * The modified UTF-7 codec here is the store's own, only for directory names; it accepts
+ * Directory names use the protocol's modified UTF-7 codec (`../mutf7.ts`), which accepts
  * exactly what it produces, so every name has one directory.
  *
  * @module
  */
 
+import { decodeMutf7, encodeMutf7 } from "../mutf7.ts";
 import { MailStoreError } from "./errors.ts";
 
 /** The hierarchy separator (RFC 3501 §6.3.8), `.` as in Maildir++. */
@@ -29,89 +30,6 @@ export const SEPARATOR = ".";
 
 /** The canonical name of the root mailbox. */
 export const INBOX = "INBOX";
-
-const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-const B64_VALUE = new Map<string, number>([...B64].map((c, i) => [c, i]));
-
-/** Modified UTF-7 (RFC 3501 §5.1.3) of `name`. The name must have no unpaired surrogates. */
-export function encodeMutf7(name: string): string {
-  let out = "";
-  let units: number[] = [];
-  const flush = () => {
-    if (units.length === 0) return;
-    let bits = 0;
-    let acc = 0;
-    out += "&";
-    for (const u of units) {
-      acc = (acc << 16) | u;
-      bits += 16;
-      while (bits >= 6) {
-        bits -= 6;
-        out += B64[(acc >> bits) & 63];
-      }
-      acc &= (1 << bits) - 1;
-    }
-    if (bits > 0) out += B64[(acc << (6 - bits)) & 63];
-    out += "-";
-    units = [];
-  };
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c >= 0x20 && c <= 0x7e) {
-      flush();
-      out += c === 0x26 ? "&-" : name[i];
-    } else {
-      units.push(c);
-    }
-  }
-  flush();
-  return out;
-}
-
-/** The name that {@link encodeMutf7} maps to `text`, or null when there is none. */
-export function decodeMutf7(text: string): string | null {
-  let out = "";
-  let i = 0;
-  let prevEncoded = false;
-  while (i < text.length) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return null;
-    if (c !== 0x26) {
-      out += text[i++];
-      prevEncoded = false;
-      continue;
-    }
-    const end = text.indexOf("-", i + 1);
-    if (end < 0) return null;
-    if (end === i + 1) {
-      out += "&";
-      i = end + 1;
-      prevEncoded = false;
-      continue;
-    }
-    if (prevEncoded) return null; // two runs side by side are written as one
-    let acc = 0;
-    let bits = 0;
-    const units: number[] = [];
-    for (let j = i + 1; j < end; j++) {
-      const v = B64_VALUE.get(text[j]!);
-      if (v === undefined) return null;
-      acc = (acc << 6) | v;
-      bits += 6;
-      if (bits >= 16) {
-        bits -= 16;
-        units.push((acc >> bits) & 0xffff);
-        acc &= (1 << bits) - 1;
-      }
-    }
-    if (bits >= 6 || acc !== 0 || units.length === 0) return null; // not minimal
-    for (const u of units) if (u >= 0x20 && u <= 0x7e) return null; // must be direct
-    out += String.fromCharCode(...units);
-    i = end + 1;
-    prevEncoded = true;
-  }
-  return encodeMutf7(out) === text ? out : null;
-}
 
 function refuse(name: string, why: string): never {
   throw new MailStoreError("BADNAME", `Invalid mailbox name ${JSON.stringify(name)}: ${why}`);

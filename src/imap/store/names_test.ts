@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { MailStoreError } from "./errors.ts";
-import {
-  decodeMutf7,
-  encodeMutf7,
-  folderDirName,
-  nameFromFolderDir,
-  normalizeMailboxName,
-} from "./names.ts";
+import { decodeMutf7, encodeMutf7 } from "../mutf7.ts";
+import { folderDirName, nameFromFolderDir, normalizeMailboxName } from "./names.ts";
 
 Deno.test("names: hostile names are refused with BADNAME", () => {
   const hostile = [
