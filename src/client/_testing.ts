@@ -101,6 +101,20 @@ export class FakeIO {
     while (off < b.length) off += await this.#conn.write(b.subarray(off));
   }
 
+  /**
+   * One accepted transaction, then the end of the session: `mail` (the MAIL command, checked
+   * as it stands) and `RCPT TO:<to>` get 250, DATA 354, the content 250, then QUIT → 221.
+   * With `enhanced`, the 250s carry RFC 3463 codes (2.1.0, 2.1.5, 2.0.0).
+   */
+  async acceptMessage(mail: string, to: string, enhanced = false): Promise<void> {
+    await this.expect(mail, enhanced ? "250 2.1.0 Ok" : "250 Ok");
+    await this.expect(`RCPT TO:<${to}>`, enhanced ? "250 2.1.5 Ok" : "250 Ok");
+    await this.expect("DATA", "354 Go");
+    await this.data();
+    await this.send(enhanced ? "250 2.0.0 Ok" : "250 Ok");
+    await this.quit();
+  }
+
   /** Wait until the client closes (after QUIT or a failure). */
   async end(): Promise<void> {
     while (await this.#read()) this.#buf = "";

@@ -18,6 +18,8 @@ import type { Duplex } from "node:stream";
 import type { Reply } from "../smtp/reply.ts";
 import type { ClientOptions, ClientTls } from "./client_options.ts";
 import { errorText, Failure, garbled, lost } from "./_failure.ts";
+import { Inbox, ReadTimeout } from "../listen/inbox.ts";
+import { concat } from "../util/bytes.ts";
 
 /** Longest reply line accepted (RFC 5321 §4.5.3.1.5 says 512; servers exceed it). */
 const MAX_REPLY_LINE = 8192;
@@ -38,43 +40,21 @@ function clean(s: string): string {
 
 /**
  * A connection to the server: buffered reading of reply lines with deadlines, writes with
- * deadlines, and the TLS upgrade. The stream is a net.Socket, or a TLSSocket over one.
+ * deadlines, and the TLS upgrade. The stream is a net.Socket, or a TLSSocket over one; its
+ * chunks arrive through an {@link Inbox} (a fresh one per stream), and `#buf` holds the part
+ * of a reply line read so far.
  */
 export class Connection {
   readonly raw: net.Socket;
   #stream: Duplex;
+  #inbox: Inbox;
   #buf: Uint8Array = new Uint8Array(0);
-  #ended = false;
-  #error: Error | null = null;
-  #wake: (() => void) | null = null;
   secure: tls.TLSSocket | null = null;
-
-  #onData = (d: Uint8Array) => {
-    const chunk = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-    if (this.#buf.length === 0) {
-      this.#buf = chunk.slice();
-    } else {
-      const b = new Uint8Array(this.#buf.length + chunk.length);
-      b.set(this.#buf, 0);
-      b.set(chunk, this.#buf.length);
-      this.#buf = b;
-    }
-    this.#notify();
-  };
-  #onEnd = () => {
-    this.#ended = true;
-    this.#notify();
-  };
-  #onError = (e: Error) => {
-    this.#error ??= e;
-    this.#ended = true;
-    this.#notify();
-  };
 
   private constructor(raw: net.Socket) {
     this.raw = raw;
     this.#stream = raw;
-    this.#attach();
+    this.#inbox = new Inbox(raw);
   }
 
   /** Open a TCP connection, bound to `localAddress` when given. */
@@ -111,38 +91,24 @@ export class Connection {
     return new Connection(raw);
   }
 
-  #attach(): void {
-    this.#stream.on("data", this.#onData);
-    this.#stream.on("end", this.#onEnd);
-    this.#stream.on("close", this.#onEnd);
-    this.#stream.on("error", this.#onError);
+  /** The error for a connection the server closed (or that failed), naming the cause. */
+  #closedByServer(stage: string): Failure {
+    const error = this.#inbox.error;
+    const why = error ? `: ${errorText(error)}` : "";
+    return lost(stage, `connection closed by server${why}`);
   }
 
-  #detach(): void {
-    this.#stream.off("data", this.#onData);
-    this.#stream.off("end", this.#onEnd);
-    this.#stream.off("close", this.#onEnd);
-    this.#stream.off("error", this.#onError);
-  }
-
-  #notify(): void {
-    const w = this.#wake;
-    this.#wake = null;
-    w?.();
-  }
-
-  /** Wait for more input until `deadline`; false on timeout. */
-  async #wait(deadline: number): Promise<boolean> {
-    const left = deadline - Date.now();
-    if (left <= 0) return false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const got = await new Promise<boolean>((resolve) => {
-      this.#wake = () => resolve(true);
-      timer = setTimeout(() => resolve(false), left);
-    });
-    clearTimeout(timer);
-    this.#wake = null;
-    return got;
+  /** The next chunk from the server, waiting until `deadline`. */
+  async #next(deadline: number, stage: string): Promise<Uint8Array> {
+    let chunk: Uint8Array | null;
+    try {
+      chunk = await this.#inbox.next(deadline - Date.now(), false);
+    } catch (e) {
+      if (e instanceof ReadTimeout) throw lost(stage, "timed out waiting for the server's reply");
+      throw e;
+    }
+    if (chunk === null) throw this.#closedByServer(stage);
+    return chunk;
   }
 
   async #readLine(deadline: number, stage: string): Promise<string> {
@@ -161,13 +127,8 @@ export class Connection {
       if (this.#buf.length > MAX_REPLY_LINE) {
         throw garbled(stage, "reply line too long");
       }
-      if (this.#ended) {
-        const why = this.#error ? `: ${errorText(this.#error)}` : "";
-        throw lost(stage, `connection closed by server${why}`);
-      }
-      if (!(await this.#wait(deadline))) {
-        throw lost(stage, "timed out waiting for the server's reply");
-      }
+      const chunk = await this.#next(deadline, stage);
+      this.#buf = this.#buf.length === 0 ? chunk.slice() : concat([this.#buf, chunk]);
     }
   }
 
@@ -211,7 +172,7 @@ export class Connection {
 
   /** Whether unread bytes are buffered. */
   get hasBuffered(): boolean {
-    return this.#buf.length > 0;
+    return this.#buf.length > 0 || this.#inbox.hasData;
   }
 
   /**
@@ -220,16 +181,13 @@ export class Connection {
    * on its timeout, RFC 5321 §4.5.3.2.7).
    */
   get usable(): boolean {
-    return !this.#ended && !this.#stream.destroyed && this.#buf.length === 0;
+    return !this.#inbox.ended && !this.#stream.destroyed && !this.hasBuffered;
   }
 
   /** Write and wait until the runtime took the bytes, within `timeoutMs`. */
   async write(data: string | Uint8Array, timeoutMs: number, stage: string): Promise<void> {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (this.#ended || this.#stream.destroyed) {
-      const why = this.#error ? `: ${errorText(this.#error)}` : "";
-      throw lost(stage, `connection closed by server${why}`);
-    }
+    if (this.#inbox.ended || this.#stream.destroyed) throw this.#closedByServer(stage);
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -253,9 +211,10 @@ export class Connection {
     // anything the server sent after its 220 came in clear text; it must not be read as a
     // TLS-protected reply.
     this.#buf = new Uint8Array(0);
-    this.#detach();
+    this.#inbox.discard();
+    this.#inbox.detach();
     // Errors of the TCP layer under TLS still count (and must never go unhandled).
-    this.raw.on("error", this.#onError);
+    this.raw.on("error", (e: Error) => this.#inbox.fail(e));
     // The plain socket must not flow while it is being wrapped (see src/server/transport.ts).
     this.raw.pause();
     const secure = tls.connect({
@@ -283,14 +242,13 @@ export class Connection {
     } finally {
       clearTimeout(timer);
     }
-    this.#ended = false;
-    this.#error = null;
-    this.#attach();
+    // A fresh inbox: what the plain socket did before the handshake is forgotten.
+    this.#inbox = new Inbox(secure);
   }
 
   /** Close both the TLS and the TCP layer and wait (briefly) until the socket is gone. */
   async close(): Promise<void> {
-    this.#detach();
+    this.#inbox.detach();
     this.#stream.on("error", () => {});
     this.raw.on("error", () => {});
     this.#stream.destroy();

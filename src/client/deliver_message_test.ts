@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { deliverMessage } from "./deliver_message.ts";
 import { BODY, envelope, fakeOpts, withFakeServer } from "./_testing.ts";
-import { serverCert, startTestServer } from "../../tests/support/harness.ts";
+import type { DeliveryResult } from "./delivery_result.ts";
+import { serverCert, startTestServer, type TestServer } from "../../tests/support/harness.ts";
 
 const enc = new TextEncoder();
 
@@ -48,19 +49,24 @@ Deno.test("deliverMessage() delivers to postie with opportunistic STARTTLS", asy
   }
 });
 
+/** MESSAGE to alice@example.test at postie `t`, TLS required and verified for `servername`. */
+async function deliverRequired(t: TestServer, servername: string): Promise<DeliveryResult> {
+  return await deliverMessage(
+    {
+      host: "127.0.0.1",
+      port: t.port("smtp"),
+      helo: "client.test",
+      tls: { mode: "required", servername, caCerts: [await serverCert(t)] },
+    },
+    envelope(["alice@example.test"]),
+    [enc.encode(MESSAGE)],
+  );
+}
+
 Deno.test("deliverMessage() verifies postie's certificate in required mode", async () => {
   const t = await startTestServer();
   try {
-    const r = await deliverMessage(
-      {
-        host: "127.0.0.1",
-        port: t.port("smtp"),
-        helo: "client.test",
-        tls: { mode: "required", servername: "mx.example.test", caCerts: [await serverCert(t)] },
-      },
-      envelope(["alice@example.test"]),
-      [enc.encode(MESSAGE)],
-    );
+    const r = await deliverRequired(t, "mx.example.test");
     assert.equal(r.connectionError, undefined);
     assert.deepEqual(r.tls && { authorized: r.tls.authorized, err: r.tls.authorizationError }, {
       authorized: true,
@@ -76,16 +82,7 @@ Deno.test("deliverMessage() verifies postie's certificate in required mode", asy
 Deno.test("deliverMessage() fails temporarily in required mode when the name does not match", async () => {
   const t = await startTestServer();
   try {
-    const r = await deliverMessage(
-      {
-        host: "127.0.0.1",
-        port: t.port("smtp"),
-        helo: "client.test",
-        tls: { mode: "required", servername: "other.example.test", caCerts: [await serverCert(t)] },
-      },
-      envelope(["alice@example.test"]),
-      [enc.encode(MESSAGE)],
-    );
+    const r = await deliverRequired(t, "other.example.test");
     assert.ok(r.connectionError);
     assert.equal(r.connectionError.permanent, false);
     assert.match(r.connectionError.text, /4\.7\.5/);
@@ -138,12 +135,7 @@ Deno.test("deliverMessage() retries in plain text when opportunistic STARTTLS br
       io.close();
       return;
     }
-    await io.expect("MAIL FROM:<bob@sender.test>", "250 Ok");
-    await io.expect("RCPT TO:<a@x.test>", "250 Ok");
-    await io.expect("DATA", "354 Go");
-    await io.data();
-    await io.send("250 Ok");
-    await io.quit();
+    await io.acceptMessage("MAIL FROM:<bob@sender.test>", "a@x.test");
   }, async (port) => await deliverMessage(fakeOpts(port), envelope(["a@x.test"]), BODY));
   assert.equal(ios.length, 2);
   assert.ok(result.recipients[0]!.ok);

@@ -44,6 +44,11 @@ export async function runTransaction(
   }
 }
 
+/** Whether `env` needs SMTPUTF8 (RFC 6531 §3.4): said so, or non-ASCII in an address. */
+function needsSmtpUtf8(env: Envelope): boolean {
+  return env.smtputf8 || hasNonAscii(env.from) || env.to.some(hasNonAscii);
+}
+
 /**
  * What the server announced it cannot take, checked before MAIL: a message above its SIZE
  * (RFC 1870 §6; SIZE 0 means no limit), or one that needs SMTPUTF8 when that is not offered
@@ -63,7 +68,7 @@ function localRefusal(ext: Extensions, env: Envelope): Failure | undefined {
       );
     }
   }
-  const needUtf8 = env.smtputf8 || hasNonAscii(env.from) || env.to.some(hasNonAscii);
+  const needUtf8 = needsSmtpUtf8(env);
   if (needUtf8 && !ext.has("SMTPUTF8")) {
     // RFC 6531 §3.4 (and §3.2 for the code): without SMTPUTF8 at the server the message cannot
     // be sent as is; we do not downgrade, so it is returned.
@@ -94,7 +99,7 @@ async function transact(
   const { conn, ext } = s;
   const enhanced = () => ext.has("ENHANCEDSTATUSCODES"); // RFC 2034 §3
   const sizeParam = ext.get("SIZE");
-  const needUtf8 = env.smtputf8 || hasNonAscii(env.from) || env.to.some(hasNonAscii);
+  const needUtf8 = needsSmtpUtf8(env);
   // MAIL FROM:<path> [SP params] (RFC 5321 §4.1.1.2)
   let mail = `MAIL FROM:<${env.from}>`;
   if (sizeParam !== undefined && Number.isSafeInteger(env.size) && env.size >= 0) {

@@ -110,7 +110,8 @@ export const SCHEMA = {
       300,
       "idle time before `421 4.4.2` (RFC 5321 §4.5.3.2.7)",
     ),
-    // RFC 5321 §4.5.3.2.5/6 give the client 3 minutes per data block and 10 for the end.
+    // RFC 5321 §4.5.3.2.5 and §4.5.3.2.6 give the client 3 minutes per data block and 10 for
+    // the end.
     data_seconds: withDefault(int(1, 3600), 600, "stall time inside DATA/BDAT before `421 4.4.2`"),
     greeting_delay_ms: withDefault(
       int(0, 60000),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DeliveryError, MaildirStore } from "./maildir.ts";
+import { files } from "./_testing.ts";
 
 const enc = new TextEncoder();
 const box = (local: string) => ({
@@ -8,16 +9,6 @@ const box = (local: string) => ({
   local,
   domain: "example.test",
 });
-
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) out.push(e.name);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return out.sort();
-}
 
 Deno.test("MaildirStore.deliver() writes one file per mailbox into new/ with S= size", async () => {
   const root = await Deno.makeTempDir();

@@ -3,22 +3,13 @@ import { join } from "node:path";
 import { type MailboxRef, MaildirStore } from "./maildir.ts";
 import { parseSegment } from "./journal_record.ts";
 import { Spool, type SpoolLog, type SpoolQueue } from "./spool.ts";
+import { files } from "./_testing.ts";
 import type { EnqueueRequest } from "../queue/enqueuer.ts";
 
 const quiet: SpoolLog = { info() {}, warning() {}, error() {} };
 const alice: MailboxRef = { address: "alice@example.test", local: "alice", domain: "example.test" };
 const bob: MailboxRef = { address: "bob@example.test", local: "bob", domain: "example.test" };
 const enc = new TextEncoder();
-
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) out.push(e.name);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return out.sort();
-}
 
 async function texts(root: string, box: MailboxRef, sub = "new"): Promise<string[]> {
   const dir = join(root, "mail", box.domain, box.local, sub);

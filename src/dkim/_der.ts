@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concatBytes } from "./_util.ts";
+import { concat } from "../util/bytes.ts";
 
 const SEQUENCE = 0x30;
 const INTEGER = 0x02;
@@ -86,7 +86,7 @@ function encodeTlv(tag: number, contents: Uint8Array): Uint8Array {
   else if (n < 0x100) head = [tag, 0x81, n];
   else if (n < 0x10000) head = [tag, 0x82, n >> 8, n & 0xff];
   else head = [tag, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
-  return concatBytes([new Uint8Array(head), contents]);
+  return concat([new Uint8Array(head), contents]);
 }
 
 /** An RSA public key ready for WebCrypto. */
@@ -114,8 +114,8 @@ function parsePkcs1(der: Uint8Array, at: number, limit: number): number | null {
 
 /**
  * Reads an RSA public key given as SubjectPublicKeyInfo or as bare PKCS#1 RSAPublicKey (the
- * latter is what RFC 6376 §3.6.1 literally names for k=rsa; the former is what its own
- * Appendix C and nearly every published record use). Every length must match exactly.
+ * latter is what RFC 6376 §3.6.1 literally names for k=rsa; the former is what the example in
+ * RFC 6376 §C and nearly every published record use). Every length must match exactly.
  *
  * @param der The decoded p= value.
  * @returns The key as SubjectPublicKeyInfo with its size, or `null` if it is not an RSA key.
@@ -128,8 +128,8 @@ export function readRsaPublicKey(der: Uint8Array): RsaPublicKeyInfo | null {
   if (first.tag === INTEGER) {
     const bits = parsePkcs1(der, 0, der.length);
     if (bits === null) return null;
-    const bitString = encodeTlv(BIT_STRING, concatBytes([new Uint8Array([0]), der]));
-    return { spki: encodeTlv(SEQUENCE, concatBytes([RSA_ALGORITHM, bitString])), bits };
+    const bitString = encodeTlv(BIT_STRING, concat([new Uint8Array([0]), der]));
+    return { spki: encodeTlv(SEQUENCE, concat([RSA_ALGORITHM, bitString])), bits };
   }
   if (first.tag !== SEQUENCE) return null;
   const oid = readTlv(der, first.start, first.end);
@@ -154,7 +154,7 @@ export function pkcs1PrivateToPkcs8(pkcs1: Uint8Array): Uint8Array {
   const version = new Uint8Array([INTEGER, 1, 0]);
   return encodeTlv(
     SEQUENCE,
-    concatBytes([version, RSA_ALGORITHM, encodeTlv(OCTET_STRING, pkcs1)]),
+    concat([version, RSA_ALGORITHM, encodeTlv(OCTET_STRING, pkcs1)]),
   );
 }
 

@@ -21,19 +21,6 @@ export function latin1Bytes(text: string): Uint8Array {
   return out;
 }
 
-/** Concatenates byte arrays. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 /** Standard base64 (RFC 4648 §4) of `bytes`, with padding. */
 export function toBase64(bytes: Uint8Array): string {
   return btoa(latin1(bytes));

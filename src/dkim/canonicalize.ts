@@ -17,7 +17,8 @@
  * @module
  */
 
-import { asciiLower, concatBytes, latin1 } from "./_util.ts";
+import { asciiLower, latin1 } from "./_util.ts";
+import { concat } from "../util/bytes.ts";
 
 /** A canonicalization algorithm (RFC 6376 §3.4). */
 export type Canonicalization = "simple" | "relaxed";
@@ -135,7 +136,7 @@ export function canonicalizeBody(body: Uint8Array, c: Canonicalization): Uint8Ar
     // or no trailing CRLF on the message body, a CRLF is added."
     let end = body.length;
     while (end >= 2 && body[end - 2] === CR && body[end - 1] === LF) end -= 2;
-    return concatBytes([body.subarray(0, end), CRLF]);
+    return concat([body.subarray(0, end), CRLF]);
   }
   // §3.4.4: ignore WSP at the end of lines, reduce runs of WSP within a line to one SP, ignore
   // all empty lines at the end of the body; a non-empty body gets a final CRLF.

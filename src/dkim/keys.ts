@@ -32,7 +32,8 @@ import { Buffer } from "node:buffer";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import { ED25519_PKCS8_PREFIX, pkcs1PrivateToPkcs8 } from "./_der.ts";
-import { asciiDomain, concatBytes, fromBase64, toBase64 } from "./_util.ts";
+import { asciiDomain, fromBase64, toBase64 } from "./_util.ts";
+import { concat } from "../util/bytes.ts";
 import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
 
 /** A DKIM signing algorithm we sign with (RFC 6376 §3.3.2, RFC 8463 §3). */
@@ -157,7 +158,7 @@ export interface ImportSigningKeyOptions {
 /**
  * Makes a signing key from a private key given as PEM ("PRIVATE KEY" PKCS#8, or "RSA PRIVATE
  * KEY" PKCS#1), as PKCS#8 DER, or, for Ed25519, as the 32-byte seed (raw or base64, the form
- * RFC 8463 Appendix A and dkimpy use).
+ * RFC 8463 §A and dkimpy use).
  *
  * @param privateKey The key.
  * @param opts Its selector and algorithm.
@@ -200,7 +201,7 @@ function toPkcs8(input: string | Uint8Array, algorithm: DkimAlgorithm): Uint8Arr
     input = raw;
   }
   if (algorithm === "ed25519-sha256" && input.length === 32) {
-    return concatBytes([ED25519_PKCS8_PREFIX, input]);
+    return concat([ED25519_PKCS8_PREFIX, input]);
   }
   return input;
 }

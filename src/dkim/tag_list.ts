@@ -13,7 +13,7 @@
  */
 
 const TAG_NAME_REGEXP = /^[A-Za-z][A-Za-z0-9_]*$/;
-/** Folding white space and WSP (RFC 5322 §3.2.2, RFC 5234 B.1). */
+/** Folding white space and WSP (RFC 5322 §3.2.2, RFC 5234 §B.1). */
 const FWS_EDGES_REGEXP = /^[ \t\r\n]+|[ \t\r\n]+$/g;
 
 /**

@@ -32,6 +32,8 @@
  * @module
  */
 
+import { concat } from "../util/bytes.ts";
+
 /** A literal announcement awaiting the caller's accept/reject decision. */
 export interface LiteralEvent {
   readonly kind: "literal";
@@ -103,18 +105,6 @@ export function literalAnnouncement(line: Uint8Array, checkQuotes = true): Liter
     for (let i = open + 1; i < digitsEnd; i++) size = size * 10 + (line[i]! - 0x30);
   }
   return { kind: "literal", size, nonSync, binary };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 type State = "line" | "pending" | "literal" | "skip" | "discard";

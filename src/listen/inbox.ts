@@ -39,11 +39,7 @@ export class Inbox {
     this.#ended = true;
     this.#notify();
   };
-  #onError = (e: Error) => {
-    this.#error = e;
-    this.#ended = true;
-    this.#notify();
-  };
+  #onError = (e: Error) => this.fail(e);
 
   /** Start reading from `stream`. */
   constructor(stream: Duplex) {
@@ -72,6 +68,26 @@ export class Inbox {
     const w = this.#wake;
     this.#wake = null;
     w?.();
+  }
+
+  /**
+   * End reading with `e` (the first error is kept): a pending and every later {@link next}
+   * returns null once the buffer is empty. For errors of a stream beneath the attached one.
+   */
+  fail(e: Error): void {
+    this.#error ??= e;
+    this.#ended = true;
+    this.#notify();
+  }
+
+  /** Whether the stream ended, closed or failed (buffered bytes may still be unread). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The first error the stream reported, if any. */
+  get error(): Error | null {
+    return this.#error;
   }
 
   /** Whether bytes are buffered. */

@@ -8,6 +8,7 @@
  */
 
 import { CRLF, isAscii, MAX_LINE } from "./_dsn_fields.ts";
+import { concat } from "../util/bytes.ts";
 
 const enc = new TextEncoder();
 
@@ -126,17 +127,4 @@ function indexOf(hay: Uint8Array, needle: Uint8Array): number {
     return i;
   }
   return -1;
-}
-
-/** The parts joined into one new array. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

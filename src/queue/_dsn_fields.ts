@@ -97,11 +97,6 @@ export function remoteMtaName(raw: string): string {
   return h;
 }
 
-/** RFC 5322 §3.3 date-time in UTC: `Tue, 02 Jan 2024 03:04:05 +0000`. */
-export function rfc5322Date(d: Date): string {
-  return d.toUTCString().replace(/GMT$/, "+0000");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 

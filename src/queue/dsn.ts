@@ -37,7 +37,9 @@
  * @module
  */
 
-import { concat, encodeReturnedHeader, encodeText, pickBoundary } from "./_dsn_encoding.ts";
+import { encodeReturnedHeader, encodeText, pickBoundary } from "./_dsn_encoding.ts";
+import { concat } from "../util/bytes.ts";
+import { rfc5322Date } from "../smtp/header_text.ts";
 import {
   asciiHost,
   cleanText,
@@ -45,7 +47,6 @@ import {
   field,
   isAscii,
   isSmtpReply,
-  rfc5322Date,
   toAddress,
   toAscii,
   validDate,

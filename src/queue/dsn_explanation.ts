@@ -7,7 +7,8 @@
  * @module
  */
 
-import { CRLF, isSmtpReply, rfc5322Date } from "./_dsn_fields.ts";
+import { CRLF, isSmtpReply } from "./_dsn_fields.ts";
+import { rfc5322Date } from "../smtp/header_text.ts";
 import type { ReportedRecipient } from "./dsn_recipient.ts";
 
 /** The human-readable first part (RFC 6522 §3), as text with CRLF line ends. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { concat } from "./_dsn_encoding.ts";
+import { concat } from "../util/bytes.ts";
 
 /** How much of a message {@link headerSection} returns at most: 64 KiB. */
 export const HEADER_SECTION_LIMIT = 64 * 1024;

@@ -107,3 +107,27 @@ export async function data(session: Session, body: string) {
   assert.ok(rest !== undefined, "terminator not found");
   return await session.dataEnd(reader.result());
 }
+
+/** How far {@link openTransaction} goes. */
+export type Opening = "MAIL" | "RCPT" | "DATA";
+
+/**
+ * Open a transaction, each reply checked as {@link transcript} does: EHLO `helo` → 250 (left
+ * out when `helo` is null), MAIL FROM:<from> → 250 2.1.0, RCPT TO:<alice@example.test> →
+ * 250 2.1.5, DATA → 354; `upTo` stops after MAIL or RCPT.
+ */
+export async function openTransaction(
+  session: Session,
+  { helo = "c.example.org", from = "a@example.org", upTo = "DATA" }: {
+    helo?: string | null;
+    from?: string;
+    upTo?: Opening;
+  } = {},
+): Promise<void> {
+  const lines: string[] = [];
+  if (helo !== null) lines.push(`C: EHLO ${helo}`, "S: 250");
+  lines.push(`C: MAIL FROM:<${from}>`, "S: 250 2.1.0");
+  if (upTo !== "MAIL") lines.push("C: RCPT TO:<alice@example.test>", "S: 250 2.1.5");
+  if (upTo === "DATA") lines.push("C: DATA", "S: 354");
+  await transcript(session, lines.join("\n"));
+}

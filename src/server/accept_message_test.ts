@@ -3,23 +3,11 @@
  * refusal of smuggling line endings and oversized content.
  */
 import assert from "node:assert/strict";
-import { data, setup, transcript } from "./_testing.ts";
+import { data, openTransaction, setup } from "./_testing.ts";
 
 Deno.test("Session writes Return-Path, Delivered-To and an RFC 5321 §4.4 Received header", async () => {
   const { session, delivered } = setup();
-  await transcript(
-    session,
-    `
-    C: EHLO client.example.org
-    S: 250
-    C: MAIL FROM:<sender@example.org>
-    S: 250 2.1.0
-    C: RCPT TO:<alice@example.test>
-    S: 250 2.1.5
-    C: DATA
-    S: 354
-  `,
-  );
+  await openTransaction(session, { helo: "client.example.org", from: "sender@example.org" });
   const r = await data(session, "Subject: t\r\n\r\n..dot\r\n.\r\n");
   assert.match(r.lines[0]!, /^Ok: queued as test\.1$/);
   const d = delivered[0]!;
@@ -34,19 +22,7 @@ Deno.test("Session writes Return-Path, Delivered-To and an RFC 5321 §4.4 Receiv
 
 Deno.test("Session refuses content with bare LF after the real terminator, 550 5.6.0", async () => {
   const { session, delivered } = setup();
-  await transcript(
-    session,
-    `
-    C: EHLO c.example.org
-    S: 250
-    C: MAIL FROM:<a@example.org>
-    S: 250 2.1.0
-    C: RCPT TO:<alice@example.test>
-    S: 250 2.1.5
-    C: DATA
-    S: 354
-  `,
-  );
+  await openTransaction(session);
   const r = await data(session, "Subject: t\r\n\r\nx\n.\nMAIL FROM:<e@vil>\r\n.\r\n");
   assert.equal(r.code, 550);
   assert.equal(r.enhanced, "5.6.0");
@@ -55,19 +31,7 @@ Deno.test("Session refuses content with bare LF after the real terminator, 550 5
 
 Deno.test("Session refuses an oversized DATA message with 552 5.3.4", async () => {
   const { session, delivered } = setup();
-  await transcript(
-    session,
-    `
-    C: EHLO c.example.org
-    S: 250
-    C: MAIL FROM:<a@example.org>
-    S: 250 2.1.0
-    C: RCPT TO:<alice@example.test>
-    S: 250 2.1.5
-    C: DATA
-    S: 354
-  `,
-  );
+  await openTransaction(session);
   const r = await data(session, "x".repeat(2000) + "\r\n.\r\n");
   assert.equal(r.code, 552);
   assert.equal(r.enhanced, "5.3.4");

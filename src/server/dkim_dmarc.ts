@@ -13,16 +13,7 @@ import { headerValues } from "../smtp/headers.ts";
 import { type Reply, reply } from "../smtp/reply.ts";
 import type { SessionView } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
-
-function concatParts(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+import { concat } from "../util/bytes.ts";
 
 /**
  * The DKIM results of every signature, and DMARC for the From domain. Needs the session's
@@ -34,7 +25,7 @@ export async function verifyInbound(
   content: readonly Uint8Array[],
 ): Promise<{ dkim: DkimResult[]; dmarc: DmarcOutcome | null }> {
   const resolver = view.options.resolver!;
-  const message = concatParts(content);
+  const message = concat(content);
   const dkim = await verifyMessage(message, { resolver, now: view.now() });
   const author = authorDomain(headerValues(content, "from"));
   if (author.domain === null) {
@@ -117,7 +108,7 @@ export async function signOutbound(
     ? envelope
     : undefined;
   if (!domain) return "";
-  const message = concatParts([new TextEncoder().encode(fixups), ...content]);
+  const message = concat([new TextEncoder().encode(fixups), ...content]);
   try {
     return await signMessage(message, keys.get(domain)!, { domain, now: view.now() });
   } catch (e) {

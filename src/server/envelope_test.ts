@@ -3,7 +3,7 @@
  * catch-all, postmaster), the recipient limit and AUTH-before-MAIL on submission.
  */
 import assert from "node:assert/strict";
-import { data, setup, transcript } from "./_testing.ts";
+import { data, openTransaction, setup, transcript } from "./_testing.ts";
 
 Deno.test("Session validates MAIL parameters (RFC 1870, 6152, 6531)", async () => {
   const { session } = setup();
@@ -36,13 +36,10 @@ Deno.test("Session validates MAIL parameters (RFC 1870, 6152, 6531)", async () =
 
 Deno.test("Session resolves aliases, catch-all and subaddresses, one copy per mailbox", async () => {
   const { session, delivered } = setup({}, { limits: { max_recipients: 10 } });
+  await openTransaction(session, { upTo: "MAIL" });
   await transcript(
     session,
     `
-    C: EHLO c.example.org
-    S: 250
-    C: MAIL FROM:<a@example.org>
-    S: 250 2.1.0
     C: RCPT TO:<Alice@Example.TEST>
     S: 250 2.1.5
     C: RCPT TO:<alice+lists@example.test>
@@ -73,15 +70,10 @@ Deno.test("Session resolves aliases, catch-all and subaddresses, one copy per ma
 
 Deno.test("Session limits recipients with 452 4.5.3 (RFC 5321 §4.5.3.1.10)", async () => {
   const { session } = setup();
+  await openTransaction(session, { upTo: "RCPT" });
   await transcript(
     session,
     `
-    C: EHLO c.example.org
-    S: 250
-    C: MAIL FROM:<a@example.org>
-    S: 250 2.1.0
-    C: RCPT TO:<alice@example.test>
-    S: 250 2.1.5
     C: RCPT TO:<bob@example.test>
     S: 250 2.1.5
     C: RCPT TO:<team@example.test>
@@ -109,13 +101,10 @@ Deno.test("Session accepts postmaster of every local domain (RFC 5321 §4.5.1)",
   const { session, delivered } = setup({}, {
     aliases: { "postmaster@example.test": "bob@example.test" },
   });
+  await openTransaction(session, { from: "", upTo: "MAIL" });
   await transcript(
     session,
     `
-    C: EHLO c.example.org
-    S: 250
-    C: MAIL FROM:<>
-    S: 250 2.1.0
     C: RCPT TO:<postmaster@other.test>
     S: 250 2.1.5
     C: RCPT TO:<PostMaster>

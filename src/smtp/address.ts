@@ -64,7 +64,7 @@ const ASCII_LABEL_REGEXP = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 // deno-lint-ignore no-control-regex
 const NON_ASCII_REGEXP = /[^\x00-\x7f]/;
 
-/** RFC 5321 §4.5.3.1.1-2 size limits, in octets (the path limit is in path_argument.ts). */
+/** RFC 5321 §4.5.3.1.1 and §4.5.3.1.2 size limits, in octets (the path limit: path_argument.ts). */
 export const MAX_LOCAL_PART = 64;
 export const MAX_DOMAIN = 255;
 

@@ -5,12 +5,15 @@
  * @module
  */
 
+import { concat } from "../util/bytes.ts";
+
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
 const HT = 0x09;
 
-function concat(parts: readonly Uint8Array[], limit: number): Uint8Array {
+/** The first `limit` bytes of the parts, joined into one new array. */
+function concatPrefix(parts: readonly Uint8Array[], limit: number): Uint8Array {
   let size = 0;
   const take: Uint8Array[] = [];
   for (const p of parts) {
@@ -19,13 +22,7 @@ function concat(parts: readonly Uint8Array[], limit: number): Uint8Array {
     take.push(piece);
     size += piece.length;
   }
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of take) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(take);
 }
 
 /** Where each header field of `bytes` starts and ends (end includes its CRLF). */
@@ -94,7 +91,7 @@ function headerLength(parts: readonly Uint8Array[], limit: number): number {
 
 // The header section of the content (first 256 KiB) split into fields.
 function parse(parts: readonly Uint8Array[]): { fields: Field[]; headerEnd: number } {
-  const head = concat(parts, headerLength(parts, HEADER_LIMIT));
+  const head = concatPrefix(parts, headerLength(parts, HEADER_LIMIT));
   const list = fields(head);
   return {
     headerEnd: list[0]?.headerEnd ?? 0,

@@ -13,7 +13,7 @@
  * esmtp-param  = esmtp-keyword ["=" esmtp-value]
  * ```
  *
- * Source routes are parsed and dropped (RFC 5321 §4.1.1.3 and Appendix C: "SHOULD ignore").
+ * Source routes are parsed and dropped (RFC 5321 §4.1.1.3 and §C: "SHOULD ignore").
  * A forward-path may be the domain-less `<Postmaster>` (RFC 5321 §4.1.1.3).
  *
  * @module
