@@ -139,6 +139,12 @@ export class MaildirStore {
    * @param root the `mail` directory.
    * @param hostname used in unique file names; "/" and ":" are escaped as the spec says.
    */
+  /**
+   * Called with each mailbox directory that received a message, once it is durable in `new/`
+   * (the IMAP server wakes the sessions that have it selected, e.g. in IDLE).
+   */
+  onDelivered: (mailboxDir: string) => void = () => {};
+
   constructor(root: string, hostname: string) {
     this.root = root;
     this.#host = hostname.replaceAll("/", "\\057").replaceAll(":", "\\072");
@@ -229,6 +235,7 @@ export class MaildirStore {
         cause: e,
       });
     }
+    for (const dir of new Set(written.map((w) => w.dir))) this.onDelivered(join(dir, ".."));
     return written.map((w) => w.dest);
   }
 

@@ -206,12 +206,17 @@ export function parseSearchArgs(c: Cursor): SearchArgs {
   let returns: SearchReturn[] | undefined;
   let charset: string | undefined;
   const save = c.pos;
-  let word = c.is("(") ? "" : c.keyword("a search key");
+  // Only a word can be RETURN or CHARSET; `(`, a number or `*` starts the keys themselves.
+  const startsWord = () => {
+    const b = c.peek();
+    return b !== undefined && ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7a);
+  };
+  let word = startsWord() ? c.keyword("a search key") : "";
   if (word === "RETURN") {
     returns = returnOptions(c);
     c.sp();
     const save2 = c.pos;
-    word = c.is("(") ? "" : c.keyword("a search key");
+    word = startsWord() ? c.keyword("a search key") : "";
     if (word !== "CHARSET") c.pos = save2;
   } else if (word !== "CHARSET") {
     c.pos = save;

@@ -102,11 +102,16 @@ export class ImapService {
     const id = newSessionId();
     const ip = conn.peer.address;
     const slog = log("imap").with({ session: id, peer: ip, listener: kind });
-    const transport = new ImapTransport(conn, {
-      maxLineBytes: config.imap.maxLineBytes,
-      writeTimeoutMs: config.timeouts.commandSeconds * 1000,
-      handshakeTimeoutMs: config.timeouts.commandSeconds * 1000,
-    }, this.#o.tls, slog);
+    const transport = new ImapTransport(
+      conn,
+      {
+        maxLineBytes: config.imap.maxLineBytes,
+        writeTimeoutMs: config.timeouts.commandSeconds * 1000,
+        handshakeTimeoutMs: config.timeouts.commandSeconds * 1000,
+      },
+      this.#o.tls,
+      slog,
+    );
     let account: string | null = null;
     return {
       log: slog,

@@ -196,6 +196,15 @@ export class SessionContext {
     return name.toUpperCase() === "INBOX" ? "INBOX" : name;
   }
 
+  /**
+   * A LIST/LSUB reference or pattern as Unicode. Unlike a mailbox name, a pattern that is not
+   * valid modified UTF-7 is no error: it is taken as it is and simply matches no mailbox
+   * (RFC 3501 §6.3.8 answers a LIST that matches nothing with OK).
+   */
+  patternName(wire: string): string {
+    return mailboxFromWire(wire, this.utf8) ?? wire;
+  }
+
   /** Map a store error to `NO [code]` (RFC 5530 §3, RFC 3501 §7.1); others are rethrown. */
   storeFailure(e: unknown): CommandFailed {
     const code = storeErrorCode(e);

@@ -64,8 +64,8 @@ export async function listCommand(
     ctx.untagged(`LIST (\\Noselect) "${SEP}" ""`);
     return;
   }
-  const reference = ctx.mailboxName(cmd.reference);
-  const patterns = cmd.patterns.map((p) => patternRegex(reference + ctx.mailboxName(p)));
+  const reference = ctx.patternName(cmd.reference);
+  const patterns = cmd.patterns.map((p) => patternRegex(reference + ctx.patternName(p)));
   const matches = (n: string) => patterns.some((re) => re.test(n));
   const boxes = await ctx.call(() => ctx.store.mailboxes());
   const subs = new Set(await ctx.call(() => ctx.store.subscriptions()));
@@ -126,12 +126,25 @@ export async function lsubCommand(
   ctx: SessionContext,
   cmd: Command & { name: "LSUB" },
 ): Promise<void> {
-  const re = patternRegex(ctx.mailboxName(cmd.reference) + ctx.mailboxName(cmd.pattern));
+  const re = patternRegex(ctx.patternName(cmd.reference) + ctx.patternName(cmd.pattern));
   const boxes = new Set((await ctx.call(() => ctx.store.mailboxes())).map((b) => b.name));
   const subs = await ctx.call(() => ctx.store.subscriptions());
-  for (const name of subs.sort()) {
-    if (!re.test(name)) continue;
-    const attrs = boxes.has(name) ? "" : "\\Noselect";
-    ctx.emit(ctx.response().raw(`* LSUB (${attrs}) "${SEP}" `).mailbox(name).crlf());
+  const subscribed = new Set(subs);
+  const wildcardPercent = cmd.pattern.includes("%");
+  const found = new Map<string, string>();
+  for (const name of subs) {
+    if (re.test(name)) found.set(name, boxes.has(name) ? "" : "\\Noselect");
+    // RFC 3501 §6.3.9: when "%" matches an unsubscribed parent of a subscribed name, the
+    // parent is listed with \Noselect.
+    const parts = wildcardPercent ? name.split(SEP) : [];
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join(SEP);
+      if (!subscribed.has(parent) && !found.has(parent) && re.test(parent)) {
+        found.set(parent, "\\Noselect");
+      }
+    }
+  }
+  for (const name of [...found.keys()].sort()) {
+    ctx.emit(ctx.response().raw(`* LSUB (${found.get(name)}) "${SEP}" `).mailbox(name).crlf());
   }
 }

@@ -35,9 +35,12 @@ import { QueueStore } from "../queue/store.ts";
 import { DeliveryWorker } from "../queue/worker.ts";
 import { activeSigningKeys, type DkimSigningKey, loadOrCreateDomainKeys } from "../dkim/mod.ts";
 import { inCidr } from "../net/cidr.ts";
+import { ImapService } from "../imap/server.ts";
+import { MailRegistry } from "../imap/store/mod.ts";
+import type { ImapListenerKind } from "../config/config.ts";
 
-/** A bound listener. */
-export type BoundAddress = Bound<ListenerKind>;
+/** A bound listener (SMTP or IMAP). */
+export type BoundAddress = Bound<ListenerKind | ImapListenerKind>;
 
 interface Snapshot {
   config: Config;
@@ -65,6 +68,9 @@ export class SmtpServer {
   readonly #spool: Spool;
   readonly #tls: TlsContext;
   readonly #listeners: ListenerGroup<ListenerKind>;
+  /** The accounts' mail as IMAP sees it; SMTP delivery wakes its sessions. */
+  readonly #registry: MailRegistry;
+  #imap: ImapService | null = null;
   readonly #log = log("server");
 
   private constructor(
@@ -78,6 +84,13 @@ export class SmtpServer {
   ) {
     this.#snap = snap;
     this.#spool = spool;
+    // Files another program drops into a Maildir are found within a second; postie's own
+    // deliveries wake the sessions at once.
+    this.#registry = new MailRegistry(maildir.root, {
+      hostname: snap.config.hostname,
+      pollMs: 1000,
+    });
+    maildir.onDelivered = (dir) => void this.#registry.notifyNewMail(dir).catch(() => {});
     this.#accounts = accounts;
     this.#queue = queue;
     this.#rates = rates;
@@ -168,6 +181,13 @@ export class SmtpServer {
           await server.#listeners.listen({ kind, host, port, implicitTls: kind === "submissions" });
         }
       }
+      server.#imap = await ImapService.start({
+        config,
+        accounts,
+        guard: server.#guard,
+        tls: server.#tls,
+        registry: server.#registry,
+      });
     } catch (e) {
       await server.stop();
       throw e;
@@ -185,7 +205,7 @@ export class SmtpServer {
 
   /** The addresses actually bound (port 0 in the config becomes the real port). */
   get addresses(): readonly BoundAddress[] {
-    return this.#listeners.addresses;
+    return [...this.#listeners.addresses, ...(this.#imap?.addresses ?? [])];
   }
 
   /** The account store (shared with the CLI on first start). */
@@ -249,6 +269,7 @@ export class SmtpServer {
     this.#snap = snap;
     this.#tls.replace(tls);
     this.#listeners.configure(limitsOf(config));
+    this.#imap?.configure(config);
     this.#guard.configure(config.auth);
     this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
@@ -269,7 +290,9 @@ export class SmtpServer {
    * client will retry what it did not get a 250 for).
    */
   async stop(): Promise<void> {
-    await this.#listeners.stop(this.#snap.config.timeouts.shutdownSeconds * 1000);
+    const graceMs = this.#snap.config.timeouts.shutdownSeconds * 1000;
+    await Promise.all([this.#listeners.stop(graceMs), this.#imap?.stop(graceMs)]);
+    await this.#registry.closeAll();
     await this.#worker.stop();
     await this.#spool.close(this.#snap.config.timeouts.shutdownSeconds * 1000);
     this.#accounts.close();
