@@ -78,7 +78,7 @@ function writable(ctx: SessionContext): void {
  * STORE (RFC 3501 §6.4.6): one untagged FETCH with the new FLAGS per message unless
  * `.SILENT` (with UID for UID STORE, §6.4.8), `\Recent` included when it applies; keywords new
  * to the client are announced first (§7.2.6). Messages expunged meanwhile are skipped and the
- * command ends `NO [EXPUNGEISSUED]` (RFC 2180 §4.2.1, RFC 5530).
+ * command ends `OK [EXPUNGEISSUED]` (RFC 2180 §4.2.1, RFC 5530).
  */
 export async function storeCommand(ctx: SessionContext, cmd: Command & { name: "STORE" }) {
   if (cmd.unchangedSince !== undefined) throw bad("CONDSTORE is not enabled");
@@ -102,7 +102,12 @@ export async function storeCommand(ctx: SessionContext, cmd: Command & { name: "
     for (const u of updates) ctx.ensureKeywords(u.flags);
   }
   if (updates.length < uids.length) {
-    throw no("Some of the messages no longer exist", "EXPUNGEISSUED");
+    // RFC 2180 §4.2.1 lets STORE either fail or succeed on the rest; succeeding (as Dovecot
+    // does) keeps a client's flag change from being lost because another session expunged.
+    ctx.result = {
+      text: "Store completed, some of the messages no longer exist",
+      code: "EXPUNGEISSUED",
+    };
   }
 }
 
