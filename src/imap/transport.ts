@@ -71,7 +71,7 @@ export class ImapTransport {
     session.onUpdate(() => {
       // During IDLE the session has changes to push now (RFC 2177); otherwise they wait for
       // the next command and updates() is empty.
-      if (!this.#done) void this.#send(session.updates());
+      if (!this.#done && session.idling) void this.#send(session.updates());
     });
     try {
       if (!await this.#send(session.greeting())) return;
@@ -182,27 +182,27 @@ export class ImapTransport {
     return true;
   }
 
-  /** Send the chunks of an output in order; false when the connection cannot take them. */
+  /**
+   * Send the chunks of an output in order, as one unit of the write chain, so that an update
+   * pushed meanwhile can never land between them (e.g. inside a FETCH literal); false when the
+   * connection cannot take them.
+   */
   async #send(out: SessionOutput): Promise<boolean> {
-    let ok = true;
-    for (const c of out.chunks) {
-      if (!await this.#write(c)) {
-        ok = false;
-        break;
-      }
-    }
-    return ok && !this.#conn.closed;
+    if (out.chunks.length === 0) return !this.#conn.closed;
+    return await this.#write(...out.chunks) && !this.#conn.closed;
   }
 
-  #write(data: Uint8Array): Promise<boolean> {
+  #write(...chunks: Uint8Array[]): Promise<boolean> {
     const next = this.#writing.then(async () => {
-      if (this.#conn.closed) return false;
-      const drained = await this.#conn.write(data, this.#limits.writeTimeoutMs);
-      if (!drained) {
-        // A client that does not read its replies: stop buffering for it.
-        this.#log.info("client stopped reading; connection closed", { event: "write_stalled" });
-        this.#conn.destroy();
-        return false;
+      for (const data of chunks) {
+        if (this.#conn.closed) return false;
+        const drained = await this.#conn.write(data, this.#limits.writeTimeoutMs);
+        if (!drained) {
+          // A client that does not read its replies: stop buffering for it.
+          this.#log.info("client stopped reading; connection closed", { event: "write_stalled" });
+          this.#conn.destroy();
+          return false;
+        }
       }
       return true;
     });

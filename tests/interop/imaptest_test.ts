@@ -2,6 +2,9 @@
  * Dovecot's imaptest against postie's IMAP server: the scripted compliance suite (71 groups in
  * `../shared/tools/imaptest/tests/`), over implicit TLS (993's listener), as a throw-away
  * account (the scripts delete and create mailboxes). No group may fail and none may be skipped.
+ * Then the stress mode: 10 clients log in, select, fetch, store, expunge and append at random on
+ * one mailbox for 30 s while imaptest checks what each of them must see; it must report no
+ * error.
  *
  * @module
  */
@@ -51,6 +54,32 @@ async function imaptest(t: TestServer, args: string[], timeoutMs: number) {
   });
 }
 
+/** A realistic mbox of `n` messages: plain, multipart with an attachment, replies, 8-bit. */
+function syntheticMbox(n: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const date = new Date(Date.UTC(2026, 0, 1 + (i % 300), i % 24, i % 60)).toUTCString()
+      .replace("GMT", "+0000");
+    const head = `From sender${i % 17}@example.org Thu Jan  1 00:00:00 2026\n` +
+      `Date: ${date}\nFrom: Sender ${i % 17} <sender${i % 17}@example.org>\n` +
+      `To: ${ACCOUNT}\nSubject: message ${i} ${i % 5 === 0 ? "Re: thread" : "news"}\n` +
+      `Message-ID: <m${i}@example.org>\n`;
+    if (i % 3 === 0) {
+      parts.push(
+        head + `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b${i}"\n\n` +
+          `--b${i}\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n` +
+          `Grüße, number ${i}.\n${"line of text\n".repeat(i % 40)}\n--b${i}\n` +
+          `Content-Type: application/octet-stream; name="a${i}.bin"\n` +
+          `Content-Transfer-Encoding: base64\nContent-Disposition: attachment\n\n` +
+          `${btoa("x".repeat(60 + i)).replace(/(.{76})/g, "$1\n")}\n--b${i}--\n`,
+      );
+    } else {
+      parts.push(head + `\nBody of message ${i}.\n${"more text here\n".repeat(i % 25)}`);
+    }
+  }
+  return parts.join("\n");
+}
+
 Deno.test({
   name: "imaptest: every scripted compliance group passes against postie (IMAPS)",
   sanitizeOps: false,
@@ -66,6 +95,35 @@ Deno.test({
       assert.equal(summary.failed, 0, r.stdout.slice(-8000));
       assert.equal(summary.baseFailed + summary.extensionFailed, 0, r.stdout.slice(-8000));
     } finally {
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "imaptest stress: 10 clients for 30 s report no protocol error",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const t = await startTestServer({ accounts: [ACCOUNT] });
+    const mbox = await Deno.makeTempFile({ suffix: ".mbox" });
+    try {
+      await Deno.writeTextFile(mbox, syntheticMbox(300));
+      const r = await imaptest(t, [`mbox=${mbox}`, "clients=10", "secs=30"], 120_000);
+      const errors = (r.stdout + r.stderr).split("\n").filter((l) => /error/i.test(l));
+      assert.deepEqual(errors, [], r.stdout.slice(-4000));
+      // The totals count what was done: logins, selects, fetches and appends must have happened.
+      const totals = r.stdout.slice(r.stdout.lastIndexOf("Totals:"));
+      const header = /Logi\s+List\s+Stat\s+Sele\s+Fetc\s+Fet2\s+Stor\s+Dele\s+Expu\s+Appe\s+Logo/;
+      assert.match(totals, header, r.stdout.slice(-4000));
+      const counts = totals.trim().split("\n").at(-1)!.trim().split(/\s+/).map(Number);
+      assert.equal(counts.length, 11, totals);
+      for (const [i, name] of ["login", "select", "fetch", "append"].entries()) {
+        const n = counts[[0, 3, 4, 9][i]!]!;
+        assert.ok(n > 10, `only ${n} ${name} commands in 30 s:\n${totals}`);
+      }
+    } finally {
+      await Deno.remove(mbox);
       await t.close();
     }
   },
