@@ -18,7 +18,10 @@
  * @module
  */
 
-/** Codes of a refused store operation (RFC 5530 response codes, TRYCREATE of RFC 3501 §7.1). */
+/**
+ * Codes of a refused store operation (RFC 5530 response codes, TRYCREATE of RFC 3501 §7.1);
+ * `LIMIT` is the server's own: an implementation limit such as sessions per account.
+ */
 export type MailStoreErrorCode =
   | "BADNAME"
   | "NONEXISTENT"
@@ -26,7 +29,8 @@ export type MailStoreErrorCode =
   | "ALREADYEXISTS"
   | "CANNOT"
   | "OVERQUOTA"
-  | "CLOSED";
+  | "CLOSED"
+  | "LIMIT";
 
 const CODES = new Set<string>([
   "BADNAME",
@@ -36,6 +40,7 @@ const CODES = new Set<string>([
   "CANNOT",
   "OVERQUOTA",
   "CLOSED",
+  "LIMIT",
 ]);
 
 /** A refused store operation; `message` is fit for the text of a tagged `NO`. */

@@ -125,13 +125,22 @@ export class ImapService {
           checkCredentials: async (user, password) =>
             (await checkCredentials(this.#o.accounts, user, password))?.address,
           openAccount: async (address) => {
+            // The slot is taken before the first await, so that logins racing each other
+            // cannot all pass the check.
             const n = this.#perAccount.get(address) ?? 0;
             if (n >= config.imap.maxConnectionsPerAccount) {
-              throw new MailStoreError("CANNOT", "Too many sessions for this account");
+              throw new MailStoreError("LIMIT", "Too many sessions for this account");
             }
-            const mail = await this.#o.registry.open(address);
             this.#perAccount.set(address, n + 1);
             account = address;
+            let mail;
+            try {
+              mail = await this.#o.registry.open(address);
+            } catch (e) {
+              this.#release(address);
+              account = null;
+              throw e;
+            }
             slog.info("login {account}", { event: "login", account: address });
             return storeAdapter(mail, () => this.#o.registry.release(mail));
           },
@@ -143,14 +152,17 @@ export class ImapService {
         try {
           await transport.run(session);
         } finally {
-          if (account !== null) {
-            const n = (this.#perAccount.get(account) ?? 1) - 1;
-            if (n <= 0) this.#perAccount.delete(account);
-            else this.#perAccount.set(account, n);
-          }
+          if (account !== null) this.#release(account);
         }
       },
     };
+  }
+
+  /** One session of `account` ended (or never got its mail). */
+  #release(account: string): void {
+    const n = (this.#perAccount.get(account) ?? 1) - 1;
+    if (n <= 0) this.#perAccount.delete(account);
+    else this.#perAccount.set(account, n);
   }
 }
 

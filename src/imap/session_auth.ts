@@ -11,6 +11,8 @@
  *   `NO [UNAVAILABLE]` without checking (RFC 5530) and the connection is closed with BYE; a
  *   failure is answered `NO [AUTHENTICATIONFAILED]` after the guard's growing delay; after
  *   `maxAuthFailures` failures on one connection BYE follows.
+ * - The account's mail may still be refused (`NO [LIMIT]`: too many sessions of that
+ *   account); the session stays not authenticated.
  * - Success: `OK [CAPABILITY ...]` (RFC 3501 §7.1 CAPABILITY code; the list changes after
  *   login), and the state becomes authenticated.
  *
@@ -63,7 +65,8 @@ async function login(ctx: SessionContext, tag: string, user: string, password: s
     return;
   }
   guard?.succeeded(ip);
-  ctx.mail = await ctx.o.openAccount(account);
+  // A refusal here (too many sessions: LIMIT) is a tagged NO with its code, still not logged in.
+  ctx.mail = await ctx.call(() => ctx.o.openAccount(account));
   ctx.account = account;
   ctx.state = "auth";
   ctx.status(tag, "OK", "Logged in", `CAPABILITY ${ctx.capabilityList()}`);

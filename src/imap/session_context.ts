@@ -57,7 +57,7 @@ export interface ImapSessionOptions {
   tlsAvailable: boolean;
   /** Check a user name and password; the account name, or undefined when wrong. */
   checkCredentials(user: string, password: string): Promise<string | undefined>;
-  /** The mail of a logged-in account. */
+  /** The mail of a logged-in account; a MailStoreError (e.g. LIMIT) refuses the login. */
   openAccount(account: string): Promise<AccountMailStore>;
   guard?: Guard;
   /** limits.max_message_bytes: APPENDLIMIT (RFC 7889) and the APPEND literal limit. */
