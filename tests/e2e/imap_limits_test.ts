@@ -104,3 +104,57 @@ Deno.test("IMAP: of 6 logins racing with imap.max_connections_per_account 2, two
     await t.close();
   }
 });
+
+Deno.test("IMAP: a client that never reads its FETCH replies blocks no one and is disconnected", async () => {
+  const t = await startTestServer({
+    config: { timeouts: { command_seconds: 2 }, imap: { max_connections_per_ip: 2 } },
+  });
+  const ca = await serverCert(t);
+  const port = t.port("imaps");
+  const worker = await Imap.login(port, ca);
+  let stuck: Imap | null = null;
+  try {
+    const big = `Subject: big\r\n\r\n${
+      "0123456789abcdef0123456789abcdef012345678901234\r\n".repeat(20_000)
+    }`;
+    for (let i = 0; i < 4; i++) {
+      assert.match(await worker.cmd(`p${i}`, `APPEND INBOX {${big.length}+}\r\n${big}`), /OK/);
+    }
+    stuck = await Imap.login(port, ca);
+    assert.match(await stuck.cmd("s1", "SELECT INBOX"), /^\* 4 EXISTS\r$/m);
+    // Both slots of this IP are taken: a third connection is refused (probed on the STARTTLS
+    // port, where the refusal is readable before any handshake; the limit covers both).
+    const third = await Imap.plain(t.port("imap"));
+    assert.match(await third.line(), /^\* BYE /);
+    third.close();
+
+    // 30 times the whole mailbox (about 120 MB), never read.
+    let cmds = "";
+    for (let i = 0; i < 30; i++) cmds += `f${i} FETCH 1:* BODY[]\r\n`;
+    await stuck.send(cmds);
+
+    // Meanwhile the other session works as usual.
+    assert.match(await worker.cmd("w1", "SELECT INBOX"), /^\* 4 EXISTS\r$/m);
+    assert.match(await worker.cmd("w2", "FETCH 4 (RFC822.SIZE)"), /RFC822\.SIZE \d+/);
+    const small = "Subject: small\r\n\r\nstill working\r\n";
+    const w3 = await worker.cmd("w3", `APPEND INBOX {${small.length}+}\r\n${small}`);
+    assert.match(w3, /^w3 OK \[APPENDUID/m);
+    assert.match(w3 + await worker.cmd("w4", "NOOP"), /^\* 5 EXISTS\r$/m);
+
+    // The stuck connection is closed by the server: its slot becomes free again.
+    await waitFor("the stuck connection to be closed", async () => {
+      const c = await Imap.plain(t.port("imap"));
+      try {
+        return /^\* OK /.test(await c.line()) ? true : undefined;
+      } finally {
+        c.close();
+      }
+    }, 30_000);
+    assert.ok(await stuck.closedByServer(30_000), "the stuck client sees the end");
+    assert.match(await worker.cmd("w5", "NOOP"), /^w5 OK/m);
+  } finally {
+    stuck?.close();
+    worker.close();
+    await t.close();
+  }
+});

@@ -130,7 +130,10 @@ export class Imap {
     try {
       await this.until(() => -1, timeoutMs);
     } catch (e) {
-      if (e instanceof Deno.errors.ConnectionReset) return true;
+      // A reset, or (TLS) an end without close_notify, as a destroyed socket gives.
+      if (e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.UnexpectedEof) {
+        return true;
+      }
       const msg = (e as Error).message;
       if (msg.startsWith("connection closed")) return true;
       if (msg.startsWith("timed out")) return false;
