@@ -24,6 +24,7 @@ import {
   type TestServer,
 } from "../support/harness.ts";
 import { DEBIAN_PYTHON } from "../support/requirements.ts";
+import { type ExistsEvent, ImapFlow } from "imapflow";
 import { fetchedBody, ImapClient } from "./imap.ts";
 import { FIXTURES, run, runOk } from "./tools.ts";
 
@@ -327,6 +328,108 @@ Deno.test({
       assert.equal(after.info, "FS", `local file ${after.path}`);
     } finally {
       await Deno.remove(local, { recursive: true });
+      await t.close();
+    }
+  },
+});
+
+/** A promise that rejects after `ms` unless `p` settles first. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name:
+    "imapflow: special-use LIST, APPENDUID, exact source, MOVE with COPYUID, IDLE gets SMTP mail",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const t = await startTestServer();
+    // imapflow's log: the commands it sent (src "c") and its notes, e.g. that IDLE began.
+    const commands: string[] = [];
+    let idleStarted: () => void = () => {};
+    const idling = new Promise<void>((r) => idleStarted = r);
+    const record = (e: { src?: string; msg?: string }) => {
+      if (e.src === "c" && e.msg) commands.push(e.msg);
+      if (e.msg?.startsWith("Initiated IDLE")) idleStarted();
+    };
+    const client = new ImapFlow({
+      host: "127.0.0.1",
+      port: t.port("imaps"),
+      secure: true,
+      tls: { ca: await serverCert(t), servername: "mx.example.test" },
+      auth: { user: USER, pass: TEST_PASSWORD },
+      logger: { debug: record, info: record, warn: record, error: record },
+      disableAutoIdle: true,
+    });
+    try {
+      await client.connect();
+      assert.ok(client.capabilities.has("MOVE") && client.capabilities.has("SPECIAL-USE"));
+
+      const special = new Map((await client.list()).map((m) => [m.path, m.specialUse]));
+      assert.deepEqual(Object.fromEntries(special), {
+        INBOX: "\\Inbox",
+        Sent: "\\Sent",
+        Drafts: "\\Drafts",
+        Trash: "\\Trash",
+        Junk: "\\Junk",
+        Archive: "\\Archive",
+      });
+
+      // No mailbox is selected, so the UID can only come from APPENDUID.
+      const raw = message("imapflow append");
+      const appended = await client.append("INBOX", enc(raw), ["\\Seen"]);
+      assert.ok(appended && typeof appended.uid === "number", Deno.inspect(appended));
+      assert.equal(typeof appended.uidValidity, "bigint");
+
+      const lock = await client.getMailboxLock("INBOX");
+      try {
+        assert.equal(client.mailbox && client.mailbox.uidValidity, appended.uidValidity);
+        const got = await client.fetchOne(String(appended.uid), { source: true, flags: true }, {
+          uid: true,
+        });
+        assert.ok(got && got.source, "FETCH of the appended UID found nothing");
+        assert.equal(octets(got.source), raw, "source is not the APPENDed octets");
+        assert.ok(got.flags?.has("\\Seen"), [...got.flags ?? []].join(" "));
+
+        const moved = await client.messageMove(String(appended.uid), "Archive", { uid: true });
+        assert.ok(moved && moved.uidMap, Deno.inspect(moved));
+        assert.ok(commands.some((c) => /^\S+ UID MOVE \d+ Archive$/.test(c)), commands.join("\n"));
+        const archived = moved.uidMap.get(appended.uid);
+        assert.equal(typeof archived, "number", `uidMap ${[...moved.uidMap]}`);
+        assert.equal(client.mailbox && client.mailbox.exists, 0);
+        const status = await client.status("Archive", { messages: true, uidValidity: true });
+        assert.ok(status && status.messages === 1, Deno.inspect(status));
+        assert.equal(status.uidValidity, moved.uidValidity);
+
+        // IDLE: a message delivered over SMTP while imapflow idles shows up as EXISTS.
+        const exists = new Promise<ExistsEvent>((r) => client.once("exists", r));
+        const idle = client.idle();
+        await within(idling, 30_000, "IDLE continuation");
+        await deliver(t, message("imapflow idle"));
+        const ev = await within(exists, 30_000, "EXISTS in IDLE");
+        assert.deepEqual({ path: ev.path, count: ev.count }, { path: "INBOX", count: 1 });
+        // The next command ends IDLE (DONE) and reads the delivered message.
+        const fresh = await client.fetchOne("1", { source: true });
+        assert.equal(await idle, undefined);
+        const idleAt = commands.findIndex((c) => /^\S+ IDLE$/.test(c));
+        assert.ok(idleAt >= 0 && commands[idleAt + 1] === "DONE", commands.join("\n"));
+        assert.ok(fresh && fresh.source);
+        assert.match(octets(fresh.source), /\r\nSubject: imapflow idle\r\n/);
+      } finally {
+        lock.release();
+      }
+      await client.logout();
+    } finally {
+      client.close();
       await t.close();
     }
   },
