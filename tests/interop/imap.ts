@@ -1,13 +1,24 @@
 /**
- * A minimal IMAP4rev1 client (RFC 3501) over plain TCP, enough to log in, select a mailbox and
- * fetch a message: tagged commands, untagged responses, and `{n}` literals read by octet count.
+ * A minimal IMAP4rev1 client (RFC 3501) over plain TCP or implicit TLS, enough to log in, select
+ * a mailbox and fetch a message: tagged commands, untagged responses, and `{n}` literals read by
+ * octet count.
  *
  * @module
  */
 
 const enc = new TextEncoder();
-// latin1 keeps one character per octet, so literal lengths can be counted on the string.
-const dec = new TextDecoder("latin1");
+/**
+ * One character per octet (U+0000 to U+00FF), so literal lengths can be counted on the string.
+ * Not `TextDecoder("latin1")`: the Encoding Standard maps that label to windows-1252, which turns
+ * 0x80-0x9F into other code points.
+ */
+function octets(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 8192) {
+    s += String.fromCharCode(...b.subarray(i, i + 8192));
+  }
+  return s;
+}
 
 /** The response to one tagged command. */
 export interface ImapResponse {
@@ -21,17 +32,38 @@ export interface ImapResponse {
 
 /** An IMAP connection on 127.0.0.1. */
 export class ImapClient {
-  #conn: Deno.Conn;
+  #conn: Deno.Conn | Deno.TlsConn;
   #buf = "";
   #tag = 0;
 
-  private constructor(conn: Deno.Conn) {
+  private constructor(conn: Deno.Conn | Deno.TlsConn) {
     this.#conn = conn;
   }
 
   /** Connect and read the greeting, which must be `* OK`. */
   static async connect(port: number): Promise<{ client: ImapClient; greeting: string }> {
-    const c = new ImapClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+    return await ImapClient.#greet(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  /**
+   * Connect with implicit TLS to 127.0.0.1, verifying the certificate against `caPem` under
+   * `serverName` (never a DNS lookup), and read the greeting.
+   */
+  static async connectTls(
+    port: number,
+    caPem: string,
+    serverName = "mx.example.test",
+  ): Promise<{ client: ImapClient; greeting: string }> {
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+    return await ImapClient.#greet(
+      await Deno.startTls(tcp, { hostname: serverName, caCerts: [caPem] }),
+    );
+  }
+
+  static async #greet(
+    conn: Deno.Conn | Deno.TlsConn,
+  ): Promise<{ client: ImapClient; greeting: string }> {
+    const c = new ImapClient(conn);
     try {
       const greeting = await c.#line(10_000);
       if (!greeting.startsWith("* OK")) throw new Error(`bad IMAP greeting ${greeting}`);
@@ -54,7 +86,7 @@ export class ImapClient {
         throw new Error(`IMAP read timed out; have ${JSON.stringify(this.#buf)}`);
       }
       if (n === null) throw new Error(`IMAP connection closed; have ${JSON.stringify(this.#buf)}`);
-      this.#buf += dec.decode(b.subarray(0, n));
+      this.#buf += octets(b.subarray(0, n));
     } finally {
       clearTimeout(timer);
     }

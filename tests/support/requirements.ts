@@ -48,10 +48,11 @@ export const REQUIREMENTS: readonly Requirement[] = [
   },
   {
     package: "python3",
-    usedBy: "DSN test: Python's email package parses our multipart/report; smtplib interop",
+    usedBy:
+      "DSN test: Python's email package parses our multipart/report; smtplib and imaplib interop",
     suite: "test",
     programs: ["python3", DEBIAN_PYTHON],
-    python: ["email", "smtplib", "ssl", "json"],
+    python: ["email", "smtplib", "imaplib", "ssl", "json"],
   },
   {
     package: "coreutils",
@@ -73,7 +74,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   },
   {
     package: "openssl",
-    usedBy: "openssl s_client -starttls smtp; certificates for the Postfix peer",
+    usedBy:
+      "openssl s_client -starttls smtp; certificates for the Postfix peer and a stranger's for mbsync",
     suite: "interop",
     programs: ["openssl"],
   },
@@ -131,6 +133,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
     usedBy: "dkimpy's ed25519-sha256 (RFC 8463)",
     suite: "interop",
     python: ["nacl.signing"],
+  },
+  {
+    package: "isync",
+    usedBy: "mbsync syncs INBOX both ways between postie's IMAPS and a local Maildir",
+    suite: "interop",
+    programs: ["mbsync"],
   },
   {
     package: "postfix",
