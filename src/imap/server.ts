@@ -148,6 +148,7 @@ export class ImapService {
           maxMessageBytes: config.limits.maxMessageBytes,
           autologoutMs: config.imap.autologoutSeconds * 1000,
           idleKeepaliveMs: config.imap.idleKeepaliveSeconds * 1000,
+          flush: (chunks) => transport.flush(chunks),
         });
         try {
           await transport.run(session);

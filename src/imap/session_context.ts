@@ -76,6 +76,12 @@ export interface ImapSessionOptions {
   idleKeepaliveMs?: number;
   /** Waits the guard's delay (default setTimeout; tests pass a recorder). */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Send output now, in the middle of a long command (a FETCH of many bodies), and resolve once
+   * the connection has taken it, so that a large FETCH is never held in memory whole and a
+   * client that reads slowly slows the command down. Without it, output waits for the end.
+   */
+  flush?: (chunks: Uint8Array[]) => Promise<boolean>;
   /** Greeting text (default "postie ready"). */
   greeting?: string;
 }
@@ -99,6 +105,9 @@ export function no(message: string, code?: string): CommandFailed {
 export function bad(message: string, code?: string): CommandFailed {
   return new CommandFailed("BAD", message, code);
 }
+
+/** Untagged output queued beyond this is written before the command goes on. */
+const FLUSH_BYTES = 256 * 1024;
 
 const SYSTEM_FLAGS = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
@@ -139,6 +148,18 @@ export class SessionContext {
   /** Queue the chunks of a built response. */
   emit(r: Response): void {
     this.#chunks.push(...r.chunks());
+  }
+
+  /**
+   * When more than {@link FLUSH_BYTES} of untagged output is queued, hand it to the transport
+   * and wait until it is written (see {@link ImapSessionOptions.flush}).
+   */
+  async flushIfLarge(): Promise<void> {
+    if (!this.o.flush) return;
+    let n = 0;
+    for (const c of this.#chunks) n += c.length;
+    if (n < FLUSH_BYTES) return;
+    await this.o.flush(this.#chunks.splice(0));
   }
 
   /** Queue protocol text (it must end in CRLF). */

@@ -145,6 +145,7 @@ export async function fetchCommand(
     }
     if (addFlags) item(`FLAGS (${flags.join(" ")})`);
     ctx.emit(r.raw(")").crlf());
+    await ctx.flushIfLarge();
   }
   if (missing) throw no("Some of the requested messages no longer exist", "EXPUNGEISSUED");
 }

@@ -59,6 +59,14 @@ export class ImapTransport {
     this.#conn.close();
   }
 
+  /**
+   * Write output in the middle of a command (the session's `flush` option); resolves when it
+   * is written, false when the connection is gone.
+   */
+  flush(chunks: Uint8Array[]): Promise<boolean> {
+    return this.#write(...chunks);
+  }
+
   /** The server is stopping: an idle client is told so and the connection ends. */
   stop(): void {
     this.#stopping = true;
