@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: postie side by side with Postfix, Haraka and smtp-sink, all on loopback,
- * driven by the same `smtp-source` runs. See bench/README.md for what is measured and how.
+ * driven by the same `smtp-source` runs, and postie's IMAP side by side with Dovecot
+ * (bench/imap.ts). See bench/README.md for what is measured and how.
  *
  * Exit status: 0 when every case passed its checks, 1 when a check failed (a server
  * acknowledged mail it did not store, an smtp-source run failed, an outbound run did not
@@ -42,6 +43,7 @@ import {
 } from "./measure.ts";
 import { makeMessage, openIdle, timedTransaction } from "./smtp.ts";
 import { type InboundRun, type Report, writeReport } from "./report.ts";
+import { IMAP_SERVER_NAMES, imapPhase, type ImapServerName, imapSummary } from "./imap.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -57,7 +59,15 @@ export interface Case {
 const ALL_CASES = ["c1_s1k", "c1_s10k", "c1_s100k", "c20_s1k", "c20_s10k", "c20_s100k"]
   .concat(["c100_s1k", "c100_s10k", "c100_s100k"]);
 const SMOKE_CASES = ["c20_s1k", "c1_s1k"];
-const TESTS = ["inbound", "latency", "outbound", "idle"] as const;
+const TESTS = [
+  "inbound",
+  "latency",
+  "outbound",
+  "idle",
+  "imap-stress",
+  "imap-select",
+  "imap-idle",
+] as const;
 type Test = typeof TESTS[number];
 
 function parseCase(name: string): Case {
@@ -71,6 +81,8 @@ class UsageError extends Error {}
 interface Options {
   smoke: boolean;
   servers: ServerName[];
+  /** The IMAP tests' servers (postie, dovecot). */
+  imapServers: ImapServerName[];
   cases: Case[];
   reps: number;
   count: number;
@@ -79,14 +91,22 @@ interface Options {
   latency: number;
   outbound: number;
   warmup: number;
+  /** imaptest stress: seconds (10 clients). */
+  imapSecs: number;
+  /** Messages in the mailbox of the SELECT test. */
+  imapMessages: number;
+  /** Idle IMAP connections. */
+  imapIdle: number;
   out: string;
   /** Where every server's data directory goes (TMPDIR for us and the servers we start). */
   dir: string;
 }
 
-const USAGE = `usage: deno task bench [--smoke] [--servers postie,postfix,haraka,sink]
-       [--cases c20_s1k,...] [--reps N] [--count N] [--tests inbound,latency,outbound,idle]
-       [--idle 1000,10000] [--latency N] [--outbound N] [--out FILE] [--dir DIR]`;
+const USAGE = `usage: deno task bench [--smoke] [--servers postie,postfix,haraka,sink,dovecot]
+       [--cases c20_s1k,...] [--reps N] [--count N]
+       [--tests inbound,latency,outbound,idle,imap-stress,imap-select,imap-idle]
+       [--idle 1000,10000] [--latency N] [--outbound N]
+       [--imap-secs S] [--imap-messages N] [--imap-idle N] [--out FILE] [--dir DIR]`;
 
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
@@ -101,6 +121,9 @@ function parseOptions(args: string[]): Options {
       idle: { type: "string" },
       latency: { type: "string" },
       outbound: { type: "string" },
+      "imap-secs": { type: "string" },
+      "imap-messages": { type: "string" },
+      "imap-idle": { type: "string" },
       out: { type: "string" },
       dir: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -115,11 +138,12 @@ function parseOptions(args: string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new UsageError(`bad ${what} "${s}"`);
     return n;
   };
-  const servers = (list(values.servers) ?? [...SERVER_NAMES]).map((s) => {
-    if (!(SERVER_NAMES as readonly string[]).includes(s)) {
-      throw new UsageError(`unknown server "${s}" (${SERVER_NAMES.join(", ")})`);
+  const known: readonly string[] = [...SERVER_NAMES, ...IMAP_SERVER_NAMES];
+  const servers = (list(values.servers) ?? [...known]).map((s) => {
+    if (!known.includes(s)) {
+      throw new UsageError(`unknown server "${s}" (${[...new Set(known)].join(", ")})`);
     }
-    return s as ServerName;
+    return s;
   });
   const tests = new Set((list(values.tests) ?? [...TESTS]).map((t) => {
     if (!(TESTS as readonly string[]).includes(t)) throw new UsageError(`unknown test "${t}"`);
@@ -129,6 +153,7 @@ function parseOptions(args: string[]): Options {
   return {
     smoke,
     servers: SERVER_NAMES.filter((s) => servers.includes(s)),
+    imapServers: IMAP_SERVER_NAMES.filter((s) => servers.includes(s)),
     cases: (list(values.cases) ?? (smoke ? SMOKE_CASES : ALL_CASES)).map(parseCase),
     reps: int(values.reps, smoke ? 1 : 3, "--reps", 1),
     count,
@@ -139,6 +164,9 @@ function parseOptions(args: string[]): Options {
     latency: int(values.latency, smoke ? 30 : 200, "--latency", 1),
     outbound: int(values.outbound, smoke ? 100 : count, "--outbound", 1),
     warmup: smoke ? 20 : 200,
+    imapSecs: int(values["imap-secs"], smoke ? 2 : 30, "--imap-secs", 1),
+    imapMessages: int(values["imap-messages"], smoke ? 1000 : 10_000, "--imap-messages", 1),
+    imapIdle: int(values["imap-idle"], smoke ? 10 : 1000, "--imap-idle", 1),
     out: values.out ?? join(REPO, "bench", "results", smoke ? "smoke.md" : "latest.md"),
     dir: values.dir ?? "/var/tmp/postie-bench",
   };
@@ -161,7 +189,13 @@ const fmt = (n: number, digits = 1) => Number.isFinite(n) ? n.toFixed(digits) : 
 // ---------------------------------------------------------------------------------------------
 // Running servers
 
-const running = new Set<BenchServer>();
+/** What a signal must stop. */
+interface Stoppable {
+  name: string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Stoppable>();
 
 async function start(name: ServerName, ctx: StartContext): Promise<BenchServer> {
   const s = name === "postie"
@@ -175,7 +209,7 @@ async function start(name: ServerName, ctx: StartContext): Promise<BenchServer> 
   return s;
 }
 
-async function stop(s: BenchServer): Promise<void> {
+async function stop(s: Stoppable): Promise<void> {
   running.delete(s);
   await s.stop().catch((e) => progress(`stopping ${s.name}: ${e}`));
 }
@@ -635,6 +669,7 @@ function summarize(ctx: Ctx): void {
         (i.errors!.length ? ` errors=${oneLine(i.errors!.join("; "), 200)}` : ""),
     );
   }
+  if (report.imap) { for (const line of imapSummary(report.imap)) out(line); }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,7 +738,7 @@ async function main(): Promise<number> {
   try {
     progress(
       `machine: ${machine.nproc} cpus, ${machine.kernel}, nofile ${report.nofile.soft}; ` +
-        `servers ${opts.servers.join(",")}`,
+        `servers ${opts.servers.join(",")}; IMAP ${opts.imapServers.join(",")}`,
     );
     if (opts.servers.includes("haraka")) {
       try {
@@ -715,6 +750,28 @@ async function main(): Promise<number> {
     if (opts.tests.has("inbound") || opts.tests.has("latency")) await inboundPhase(ctx);
     if (opts.tests.has("outbound")) await outboundPhase(ctx);
     if (opts.tests.has("idle")) await idlePhase(ctx);
+    const imapTests = {
+      stress: opts.tests.has("imap-stress"),
+      select: opts.tests.has("imap-select"),
+      idle: opts.tests.has("imap-idle"),
+    };
+    if (Object.values(imapTests).some((x) => x) && opts.imapServers.length > 0) {
+      report.imap = await imapPhase({
+        servers: opts.imapServers,
+        tests: imapTests,
+        clients: 10,
+        secs: opts.imapSecs,
+        messages: opts.imapMessages,
+        idle: opts.imapIdle,
+        dns,
+        dir: opts.dir,
+        postieLabel: `${VERSION} (${machine.postieCommit})`,
+        nofile: (await nofileLimit()).soft,
+        progress,
+        fail,
+        track: (s, add) => add ? running.add(s) : running.delete(s),
+      });
+    }
   } finally {
     await stopAll();
     await dns.close();

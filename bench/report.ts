@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import { run } from "../tests/interop/tools.ts";
 import type { MachineInfo } from "./measure.ts";
 import { median } from "./measure.ts";
+import { type ImapReport, renderImap } from "./imap.ts";
 
 /** One repetition of one inbound case on one server. */
 export interface InboundRun {
@@ -85,6 +86,8 @@ export interface Report {
   outbound: Map<string, OutboundResult>;
   /** Key: `<n>|<server>`. */
   idle: Map<string, IdleResult>;
+  /** The IMAP tests (postie and Dovecot), when they ran. */
+  imap?: ImapReport;
   unavailable: Map<string, string>;
   failures: string[];
   seconds: number;
@@ -275,6 +278,7 @@ export function renderReport(r: Report): string {
       "",
     );
   }
+  if (r.imap) parts.push(renderImap(r.imap));
   parts.push("## Checks", "");
   if (r.failures.length === 0) parts.push("All checks passed.");
   else for (const x of r.failures) parts.push(`- FAIL ${x}`);

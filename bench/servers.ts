@@ -36,6 +36,8 @@ export const MAILBOX = `user@${DOMAIN}`;
 export const SENDER = "sender@source.test";
 export const HELO = "client.source.test";
 export const REMOTE_RCPT = "user@remote.test";
+/** The password of MAILBOX (postie's account; Dovecot's passwd-file in the IMAP tests). */
+export const PASSWORD = "bench password 1234";
 
 export const REPO = fileURLToPath(new URL("../", import.meta.url));
 
@@ -55,6 +57,10 @@ export interface BenchServer {
   pss(): Promise<{ kb: number; processes: number }>;
   /** CPU time used so far by all its processes, in ms. */
   cpuMs(): Promise<number>;
+  /** postie started with `imap`: its imaps listener. */
+  imapsPort?: number;
+  /** The Maildir of MAILBOX (the directory holding new/, cur/ and tmp/), where there is one. */
+  maildir?: string;
   /** Whether its root process is still running. */
   alive(): boolean;
   /** The last lines of its log, for error reports. */
@@ -69,6 +75,16 @@ export interface StartContext {
   connections?: number;
   /** Relay everything that is not for bench.test to smtp-sink on this port. */
   relayPort?: number;
+  /**
+   * postie only: also an imaps listener serving this certificate (the IMAP tests), IMAP
+   * connection limits of `connections` + 100, and `prepare(maildir)` run after the account
+   * exists and before the server starts (to fill the Maildir).
+   */
+  imap?: {
+    certFile: string;
+    keyFile: string;
+    prepare?: (maildir: string) => Promise<void>;
+  };
 }
 
 /** A daemon started through `sh -c exec` so that its output goes straight into a file. */
@@ -200,17 +216,27 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
   const dir = await Deno.makeTempDir({ prefix: "postie-bench-postie-" });
   try {
     const port = freePort();
+    const imapsPort = ctx.imap ? freePort() : undefined;
+    const imaps = imapsPort !== undefined ? `"127.0.0.1:${imapsPort}"` : "";
     const conns = Math.max(20_000, (ctx.connections ?? 0) + 100);
     const config = join(dir, "postie.yaml");
     const lines = [
       "hostname: mx.bench.test",
       "data_dir: data",
       `domains: [${DOMAIN}]`,
-      `listen: { smtp: ["127.0.0.1:${port}"], submission: [], submissions: [], imap: [], imaps: [] }`,
+      `listen: { smtp: ["127.0.0.1:${port}"], submission: [], submissions: [], imap: [], ` +
+      `imaps: [${imaps}] }`,
       `dns: { nameservers: ["${ctx.dns.address}"] }`,
       `limits: { max_connections: ${conns}, max_connections_per_ip: ${conns} }`,
       "timeouts: { greeting_delay_ms: 0 }",
     ];
+    if (ctx.imap) {
+      const n = (ctx.connections ?? 0) + 100;
+      lines.push(
+        `tls: { cert_file: "${ctx.imap.certFile}", key_file: "${ctx.imap.keyFile}" }`,
+        `imap: { max_connections_per_account: ${n}, max_connections_per_ip: ${n} }`,
+      );
+    }
     if (ctx.relayPort !== undefined) {
       lines.push(
         "relay: { trusted_networks: [127.0.0.1] }",
@@ -221,10 +247,17 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
     const main = join(REPO, "main.ts");
     await runOk(Deno.execPath(), {
       args: [...POSTIE_FLAGS, main, "user", "add", MAILBOX, "--password-stdin", "--config", config],
-      stdin: "bench password 1234\n",
+      stdin: PASSWORD + "\n",
       env: NO_UPDATE_CHECK,
       timeoutMs: 120_000,
     });
+    const maildir = join(dir, "data", "mail", DOMAIN, "user");
+    if (ctx.imap?.prepare) {
+      for (const sub of ["new", "cur", "tmp"]) {
+        await Deno.mkdir(join(maildir, sub), { recursive: true, mode: 0o700 });
+      }
+      await ctx.imap.prepare(maildir);
+    }
     const logFile = join(dir, "postie.log");
     // POSTIE_BENCH_DENO_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
     const extra = (Deno.env.get("POSTIE_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
@@ -236,15 +269,18 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
     );
     try {
       await waitListening(d, port, "postie");
+      if (imapsPort !== undefined) await waitListening(d, imapsPort, "postie imaps");
     } catch (e) {
       await stopDaemon(d);
       throw e;
     }
-    const newDir = join(dir, "data", "mail", DOMAIN, "user", "new");
+    const newDir = join(maildir, "new");
     const queueDb = join(dir, "data", "queue", "queue.db");
     return {
       name: "postie",
       port,
+      imapsPort,
+      maildir,
       ...daemonParts(d, dir),
       ...mailboxCounter(newDir),
       queued() {

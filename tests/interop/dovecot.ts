@@ -17,8 +17,8 @@
  *   `default_internal_user` and `default_internal_group` are the current user and group
  *   (sockets are otherwise chowned to group `dovecot` and startup fails), and the login and
  *   anvil processes get `chroot =`.
- * - `imaps` gets `port = 0` (no listener) and `ssl = no`; `listen = 127.0.0.1` keeps
- *   everything on loopback.
+ * - `imaps` gets `port = 0` (no listener) and `ssl = no`, unless a certificate is given (the
+ *   benchmark); `listen = 127.0.0.1` keeps everything on loopback.
  * - The master resolves its own host name with gethostbyname (the system resolver) unless
  *   DOVECOT_HOSTDOMAIN is set, both before and after it re-executes itself with a cleaned
  *   environment: the variable is set on the child and kept by `import_environment`.
@@ -37,6 +37,23 @@ export interface DovecotOptions {
   users: Record<string, string>;
   /** Private directories above mailRoot that the mail user must be able to traverse. */
   traverseDirs?: string[];
+  /**
+   * Also an implicit-TLS (imaps) listener on its own loopback port with this certificate and
+   * key (PEM files; the benchmark gives postie and Dovecot the same one). Without it
+   * `ssl = no` and there is no imaps listener.
+   */
+  tls?: { certFile: string; keyFile: string };
+  /**
+   * IMAP connections of one user from one IP that must fit at once (the benchmark's idle
+   * connections); raises `mail_max_userip_connections` (10) and the process and client limits
+   * (one imap process, and with TLS one imap-login process, per connection). Default: Dovecot's.
+   */
+  connections?: number;
+  /**
+   * Store the passwords hashed with this Dovecot scheme (`doveadm pw -s`, e.g. ARGON2ID, as
+   * costly as postie's scrypt) instead of in plain text.
+   */
+  passwordScheme?: string;
 }
 
 /** What {@link RunningDovecot.stop} found. */
@@ -54,6 +71,8 @@ export interface DovecotStopReport {
 /** A running private Dovecot. */
 export interface RunningDovecot {
   port: number;
+  /** The imaps listener's port when {@link DovecotOptions.tls} was given. */
+  tlsPort?: number;
   dir: string;
   pid: number;
   /** The Dovecot log so far. */
@@ -137,13 +156,18 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
   const dir = await Deno.makeTempDir({ prefix: "postie-dovecot-" });
   try {
     const port = freePort();
+    const tlsPort = opts.tls ? freePort() : undefined;
     const passwd = join(dir, "passwd");
-    await Deno.writeTextFile(
-      passwd,
-      Object.entries(opts.users).map(([u, p]) => `${u}:{PLAIN}${p}\n`).join(""),
-      { mode: 0o600 },
-    );
+    const lines: string[] = [];
+    for (const [u, p] of Object.entries(opts.users)) {
+      const hash = opts.passwordScheme
+        ? (await runOk("doveadm", { args: ["pw", "-s", opts.passwordScheme, "-p", p] })).trim()
+        : `{PLAIN}${p}`;
+      lines.push(`${u}:${hash}\n`);
+    }
+    await Deno.writeTextFile(passwd, lines.join(""), { mode: 0o600 });
     const conf = join(dir, "dovecot.conf");
+    const limit = opts.connections !== undefined ? opts.connections + 100 : undefined;
     const identity = root
       ? [
         // The defaults (dovenull for login, dovecot for internal services) stay.
@@ -168,7 +192,9 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
         `base_dir = ${join(dir, "run")}`,
         `state_dir = ${join(dir, "state")}`,
         `log_path = ${join(dir, "dovecot.log")}`,
-        "ssl = no",
+        ...(opts.tls
+          ? ["ssl = yes", `ssl_cert = <${opts.tls.certFile}`, `ssl_key = <${opts.tls.keyFile}`]
+          : ["ssl = no"]),
         "disable_plaintext_auth = no",
         "auth_mechanisms = plain",
         "first_valid_uid = 0",
@@ -190,14 +216,27 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
         `    port = ${port}`,
         "  }",
         "  inet_listener imaps {",
-        "    port = 0",
+        ...(tlsPort !== undefined
+          ? ["    address = 127.0.0.1", `    port = ${tlsPort}`, "    ssl = yes"]
+          : ["    port = 0"]),
         "  }",
+        ...(limit !== undefined ? [`  process_limit = ${limit}`] : []),
         "}",
+        ...(limit !== undefined
+          ? [
+            `default_process_limit = ${limit}`,
+            `default_client_limit = ${2 * limit}`,
+            `mail_max_userip_connections = ${limit}`,
+            "service imap {",
+            `  process_limit = ${limit}`,
+            "}",
+          ]
+          : []),
         ...identity,
         "",
       ].join("\n"),
     );
-    return await launch(dir, conf, port);
+    return { ...await launch(dir, conf, port), tlsPort };
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;

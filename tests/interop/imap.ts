@@ -1,7 +1,8 @@
 /**
  * A minimal IMAP4rev1 client (RFC 3501) over plain TCP or implicit TLS, enough to log in, select
  * a mailbox and fetch a message: tagged commands, untagged responses, and `{n}` literals read by
- * octet count.
+ * octet count. Also the synthetic mbox that imaptest's clients append from (interop tests and
+ * benchmark).
  *
  * @module
  */
@@ -150,4 +151,33 @@ export function fetchedBody(untagged: string): string {
   if (!m) throw new Error(`no BODY[] literal in ${JSON.stringify(untagged)}`);
   const start = m.index + m[0].length;
   return untagged.slice(start, start + Number(m[1]));
+}
+
+/**
+ * A realistic mbox of `n` messages to `to`, for imaptest's `mbox=` (the messages its clients
+ * APPEND): plain, multipart with an attachment, replies, 8-bit.
+ */
+export function syntheticMbox(n: number, to: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const date = new Date(Date.UTC(2026, 0, 1 + (i % 300), i % 24, i % 60)).toUTCString()
+      .replace("GMT", "+0000");
+    const head = `From sender${i % 17}@example.org Thu Jan  1 00:00:00 2026\n` +
+      `Date: ${date}\nFrom: Sender ${i % 17} <sender${i % 17}@example.org>\n` +
+      `To: ${to}\nSubject: message ${i} ${i % 5 === 0 ? "Re: thread" : "news"}\n` +
+      `Message-ID: <m${i}@example.org>\n`;
+    if (i % 3 === 0) {
+      parts.push(
+        head + `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b${i}"\n\n` +
+          `--b${i}\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n` +
+          `Grüße, number ${i}.\n${"line of text\n".repeat(i % 40)}\n--b${i}\n` +
+          `Content-Type: application/octet-stream; name="a${i}.bin"\n` +
+          `Content-Transfer-Encoding: base64\nContent-Disposition: attachment\n\n` +
+          `${btoa("x".repeat(60 + i)).replace(/(.{76})/g, "$1\n")}\n--b${i}--\n`,
+      );
+    } else {
+      parts.push(head + `\nBody of message ${i}.\n${"more text here\n".repeat(i % 25)}`);
+    }
+  }
+  return parts.join("\n");
 }

@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startTestServer, TEST_PASSWORD, type TestServer } from "../support/harness.ts";
+import { syntheticMbox } from "./imap.ts";
 import { run } from "./tools.ts";
 
 const TOOLS = fileURLToPath(new URL("../../../shared/tools/imaptest/", import.meta.url));
@@ -54,32 +55,6 @@ async function imaptest(t: TestServer, args: string[], timeoutMs: number) {
   });
 }
 
-/** A realistic mbox of `n` messages: plain, multipart with an attachment, replies, 8-bit. */
-function syntheticMbox(n: number): string {
-  const parts: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const date = new Date(Date.UTC(2026, 0, 1 + (i % 300), i % 24, i % 60)).toUTCString()
-      .replace("GMT", "+0000");
-    const head = `From sender${i % 17}@example.org Thu Jan  1 00:00:00 2026\n` +
-      `Date: ${date}\nFrom: Sender ${i % 17} <sender${i % 17}@example.org>\n` +
-      `To: ${ACCOUNT}\nSubject: message ${i} ${i % 5 === 0 ? "Re: thread" : "news"}\n` +
-      `Message-ID: <m${i}@example.org>\n`;
-    if (i % 3 === 0) {
-      parts.push(
-        head + `MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b${i}"\n\n` +
-          `--b${i}\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n` +
-          `Grüße, number ${i}.\n${"line of text\n".repeat(i % 40)}\n--b${i}\n` +
-          `Content-Type: application/octet-stream; name="a${i}.bin"\n` +
-          `Content-Transfer-Encoding: base64\nContent-Disposition: attachment\n\n` +
-          `${btoa("x".repeat(60 + i)).replace(/(.{76})/g, "$1\n")}\n--b${i}--\n`,
-      );
-    } else {
-      parts.push(head + `\nBody of message ${i}.\n${"more text here\n".repeat(i % 25)}`);
-    }
-  }
-  return parts.join("\n");
-}
-
 Deno.test({
   name: "imaptest: every scripted compliance group passes against postie (IMAPS)",
   sanitizeOps: false,
@@ -108,7 +83,7 @@ Deno.test({
     const t = await startTestServer({ accounts: [ACCOUNT] });
     const mbox = await Deno.makeTempFile({ suffix: ".mbox" });
     try {
-      await Deno.writeTextFile(mbox, syntheticMbox(300));
+      await Deno.writeTextFile(mbox, syntheticMbox(300, ACCOUNT));
       const r = await imaptest(t, [`mbox=${mbox}`, "clients=10", "secs=30"], 120_000);
       const errors = (r.stdout + r.stderr).split("\n").filter((l) => /error/i.test(l));
       assert.deepEqual(errors, [], r.stdout.slice(-4000));

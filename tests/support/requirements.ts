@@ -100,13 +100,14 @@ export const REQUIREMENTS: readonly Requirement[] = [
   },
   {
     package: "dovecot-imapd",
-    usedBy: "Dovecot reads postie's Maildir over IMAP",
+    usedBy: "Dovecot reads postie's Maildir over IMAP; the bench's IMAP tests compare with it",
     suite: "interop",
     programs: ["dovecot", "doveconf"],
   },
   {
     package: "dovecot-core",
-    usedBy: "imaptest (../shared/tools/imaptest) links Dovecot's libdovecot.so",
+    usedBy: "imaptest (../shared/tools/imaptest) links Dovecot's libdovecot.so; the bench " +
+      "hashes Dovecot's password with doveadm pw",
     suite: "interop",
     programs: ["doveadm"],
   },
