@@ -1,76 +1,33 @@
 /**
  * The narrow interface the IMAP session (session.ts) needs from the mail store: one
  * {@link AccountMailStore} per logged-in account and one {@link SessionView} per selected
- * mailbox. It mirrors the store being written in `src/imap/store/` (AccountMail, MailboxView,
- * MailStoreError): {@link SessionView} is a structural subset of that MailboxView class, so a
- * real view can be passed as is; AccountMail needs a thin adapter (flag bit sets to names,
- * `firstUnseen` on select). `_memory_store.ts` implements it in memory for the tests.
+ * mailbox. The store in `src/imap/store/` serves it: {@link SessionView} is a structural subset
+ * of its MailboxView class, so a real view is passed as is, and store_adapter.ts maps
+ * AccountMail onto {@link AccountMailStore} (flag bit sets to names, `firstUnseen` on select).
+ * `_memory_store.ts` implements it in memory for the tests.
  *
  * Mailbox names here are Unicode, canonical (`INBOX` upper-case), `.` the hierarchy separator;
  * the session converts wire names (modified UTF-7 or UTF-8, RFC 3501 §5.1.3, RFC 6855 §3).
  * Flags are IMAP names (`\Seen`, keywords), never `\Recent` (RFC 3501 §2.3.2: a per-session
  * flag the view knows).
  *
- * Errors: a refused operation throws an error whose `name` is `"MailStoreError"` and whose
- * `code` is a {@link MailStoreErrorCode}; {@link storeErrorCode} recognises both the real
- * store's class and {@link MailStoreError} here, by shape.
+ * Errors: a refused operation throws the store's {@link MailStoreError} (store/errors.ts),
+ * whose `code` names the response code; {@link storeErrorCode} reads it.
  *
  * @module
  */
 
-/**
- * Codes of a refused store operation (RFC 5530 response codes, TRYCREATE of RFC 3501 §7.1);
- * `LIMIT` is the server's own: an implementation limit such as sessions per account.
- */
-export type MailStoreErrorCode =
-  | "BADNAME"
-  | "NONEXISTENT"
-  | "TRYCREATE"
-  | "ALREADYEXISTS"
-  | "CANNOT"
-  | "OVERQUOTA"
-  | "CLOSED"
-  | "LIMIT";
+import { MailStoreError, type MailStoreErrorCode } from "./store/errors.ts";
+import type { PendingOptions, ViewChange } from "./store/mailbox_view.ts";
+import type { AppendResult, CopyResult } from "./store/message_ops.ts";
 
-const CODES = new Set<string>([
-  "BADNAME",
-  "NONEXISTENT",
-  "TRYCREATE",
-  "ALREADYEXISTS",
-  "CANNOT",
-  "OVERQUOTA",
-  "CLOSED",
-  "LIMIT",
-]);
+// One error class and the view's change types for the store and the session alike.
+export { MailStoreError };
+export type { AppendResult, CopyResult, MailStoreErrorCode, PendingOptions, ViewChange };
 
-/** A refused store operation; `message` is fit for the text of a tagged `NO`. */
-export class MailStoreError extends Error {
-  readonly code: MailStoreErrorCode;
-  constructor(code: MailStoreErrorCode, message: string) {
-    super(message);
-    this.name = "MailStoreError";
-    this.code = code;
-  }
-}
-
-/** The code of a store error (any class named MailStoreError with a known code), else null. */
+/** The code of a store error, else null. */
 export function storeErrorCode(e: unknown): MailStoreErrorCode | null {
-  if (!(e instanceof Error) || e.name !== "MailStoreError") return null;
-  const code = (e as { code?: unknown }).code;
-  return typeof code === "string" && CODES.has(code) ? code as MailStoreErrorCode : null;
-}
-
-/** An untagged response a view has queued (see {@link SessionView.pending}). */
-export type ViewChange =
-  | { kind: "expunge"; seq: number; uid: number }
-  | { kind: "exists"; count: number }
-  | { kind: "recent"; count: number }
-  | { kind: "flags"; seq: number; uid: number; flags: string[]; modseq: number };
-
-/** Options of {@link SessionView.pending}. */
-export interface PendingOptions {
-  /** Whether EXPUNGE responses may be sent now (default true; RFC 3501 §7.4.1). */
-  expunges?: boolean;
+  return e instanceof MailStoreError ? e.code : null;
 }
 
 /**
@@ -140,18 +97,6 @@ export interface AppendItem {
   data: Uint8Array;
   flags: readonly string[];
   internalDate?: Date;
-}
-
-/** For `APPENDUID uidvalidity uid-set` (RFC 4315 §3). */
-export interface AppendResult {
-  uidvalidity: number;
-  uids: number[];
-}
-
-/** For `COPYUID uidvalidity src dst` (RFC 4315 §3): `[source, new]` by ascending source UID. */
-export interface CopyResult {
-  uidvalidity: number;
-  mapping: [number, number][];
 }
 
 /** How STORE combines flags (RFC 3501 §6.4.6). */

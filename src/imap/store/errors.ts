@@ -11,6 +11,7 @@
  * - `CANNOT`: the operation is not possible (delete INBOX, delete a `\Noselect` parent).
  * - `OVERQUOTA`: the disk is full (nothing was changed).
  * - `CLOSED`: the account or view was closed.
+ * - `LIMIT`: an implementation limit of the server, such as IMAP sessions per account.
  *
  * @module
  */
@@ -23,7 +24,8 @@ export type MailStoreErrorCode =
   | "ALREADYEXISTS"
   | "CANNOT"
   | "OVERQUOTA"
-  | "CLOSED";
+  | "CLOSED"
+  | "LIMIT";
 
 /** A refused store operation; `message` is fit for the text of a tagged `NO`. */
 export class MailStoreError extends Error {
