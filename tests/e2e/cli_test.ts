@@ -3,27 +3,18 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { sendMail, SmtpTestClient } from "../support/harness.ts";
 import { parseZone } from "../support/zone.ts";
+import { DENO_RUN_FLAGS, MAIN } from "../support/postie_process.ts";
 import { freePort, waitFor } from "../support/wait.ts";
 
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-const FLAGS = [
-  "run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys=hostname",
-];
 const dec = new TextDecoder();
 
 async function postie(args: string[], opts: { cwd?: string; stdin?: string } = {}) {
   const p = new Deno.Command(Deno.execPath(), {
     env: { DENO_NO_UPDATE_CHECK: "1" },
-    args: [...FLAGS, MAIN, ...args],
+    args: [...DENO_RUN_FLAGS, MAIN, ...args],
     cwd: opts.cwd,
     stdin: opts.stdin === undefined ? "null" : "piped",
     stdout: "piped",
@@ -102,7 +93,7 @@ async function cleanup(i: Instance): Promise<void> {
 function serve(i: Instance): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     env: { DENO_NO_UPDATE_CHECK: "1" },
-    args: [...FLAGS, MAIN, "serve", "--config", i.configPath],
+    args: [...DENO_RUN_FLAGS, MAIN, "serve", "--config", i.configPath],
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -356,7 +347,7 @@ Deno.test("the embedded default starts with no config and delivers to postmaster
   const cwd = await Deno.makeTempDir({ prefix: "postie-default-" });
   const proc = new Deno.Command(Deno.execPath(), {
     env: { DENO_NO_UPDATE_CHECK: "1" },
-    args: [...FLAGS, MAIN, "serve"],
+    args: [...DENO_RUN_FLAGS, MAIN, "serve"],
     cwd,
     stdin: "null",
     stdout: "piped",

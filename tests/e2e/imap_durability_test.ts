@@ -9,33 +9,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { AccountStore } from "../../src/accounts/store.ts";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { TEST_PASSWORD } from "../support/harness.ts";
 import { Imap } from "../support/imap_client.ts";
+import { servePostie } from "../support/postie_process.ts";
 import { freePort, waitFor } from "../support/wait.ts";
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-const FLAGS = [
-  "run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys=hostname",
-];
-
-// The server's log goes to null: an unread pipe would fill up and stall the server.
-function serve(configPath: string): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    env: { DENO_NO_UPDATE_CHECK: "1" },
-    args: [...FLAGS, MAIN, "serve", "--config", configPath],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-}
 
 async function listening(port: number): Promise<void> {
   await waitFor(`postie on ${port}`, async () => {
@@ -88,7 +67,7 @@ dns: { nameservers: ["${dns.address}"] }
     "Subject: five\r\nX-Odd: tab\there ~!@#$%^&*()\r\n\r\n.\r\n..\r\nFrom me\r\n",
   ];
   const flags = ["\\Seen", "", "\\Flagged \\Draft", "$Forwarded", "\\Answered"];
-  let p: Deno.ChildProcess | undefined = serve(configPath);
+  let p: Deno.ChildProcess | undefined = servePostie(configPath);
   const c: Imap[] = [];
   try {
     await listening(port);
@@ -110,7 +89,7 @@ dns: { nameservers: ["${dns.address}"] }
 
     assert.equal(new Set(appended.map((x) => x.validity)).size, 1);
     assert.equal(new Set(appended.map((x) => x.uid)).size, messages.length);
-    p = serve(configPath);
+    p = servePostie(configPath);
     await listening(port);
     const b = await Imap.login(port, ca);
     c.push(b);

@@ -4,30 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { sendMail, SmtpTestClient, startTestServer, type TestServer } from "../support/harness.ts";
+import { servePostie } from "../support/postie_process.ts";
 import { freePort, waitFor } from "../support/wait.ts";
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-const FLAGS = [
-  "run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys=hostname",
-];
-
-function serveA(configPath: string): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    env: { DENO_NO_UPDATE_CHECK: "1" },
-    args: [...FLAGS, MAIN, "serve", "--config", configPath],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-}
 
 Deno.test("kill -9 with 20 queued messages: all delivered after restart, none twice", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postie-crash-" });
@@ -50,7 +30,7 @@ outbound: { port: ${bPort} }
 queue: { retry_initial: 1s, retry_max: 1s }
 `,
   );
-  let a: Deno.ChildProcess | undefined = serveA(configPath);
+  let a: Deno.ChildProcess | undefined = servePostie(configPath);
   let b: TestServer | undefined;
   try {
     await waitFor("A to listen", async () => {
@@ -87,7 +67,7 @@ queue: { retry_initial: 1s, retry_max: 1s }
       },
       accounts: ["bob@b.test"],
     });
-    a = serveA(configPath);
+    a = servePostie(configPath);
     const texts = await waitFor("all 20 at B", async () => {
       const files = await b!.newMail("bob@b.test");
       if (files.length < 20) return undefined;
