@@ -100,8 +100,13 @@ Deno.test("IMAP answers bad input: BAD, wrong state, missing mailbox, escaping n
     assert.match(await c.line(), /^b7 NO \[TOOBIG\]/);
     await c.send(`b8 NOOP ${"x".repeat(200_000)}\r\n`);
     assert.match(await c.line(), /^\* BAD/);
-    // The session is still in step afterwards.
+    // The session is still in step afterwards, and nothing was stored or created.
     assert.match(await c.cmd("b9", "NOOP"), /^b9 OK/m);
+    assert.match(await c.cmd("b10", "STATUS INBOX (MESSAGES)"), /\* STATUS INBOX \(MESSAGES 0\)/);
+    const list = await c.cmd("b11", `LIST "" "*"`);
+    assert.doesNotMatch(list, /etc|"a\/b"/, list);
+    const messages = (await t.allMail()).filter((f) => /\/(new|cur|tmp)\/[^/]+$/.test(f));
+    assert.deepEqual(messages, [], "no message file in any Maildir");
   } finally {
     c.close();
     await t.close();
