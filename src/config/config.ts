@@ -9,7 +9,7 @@
 import { parse as parseYaml } from "yaml";
 import { dirname, resolve } from "node:path";
 import { ConfigError, configError } from "./config_error.ts";
-import { camelKeys, knownPaths, readSchema } from "./schema_reader.ts";
+import { camelKeys, knownPaths, readSchema, type Values } from "./schema_reader.ts";
 import { SCHEMA } from "./schema.ts";
 
 /** A socket address to listen on. */
@@ -24,6 +24,22 @@ export type ListenerKind = "smtp" | "submission" | "submissions";
 /** The IMAP listener kinds (STARTTLS on 143, implicit TLS on 993, RFC 8314 §3.3). */
 export type ImapListenerKind = "imap" | "imaps";
 
+/** The HTTP listener kinds: plain (ACME http-01, autoconfig) and HTTPS (tls-alpn-01, RFC 8737). */
+export type HttpListenerKind = "http" | "https";
+
+/** ACME (RFC 8555): where and how postie gets its certificate. */
+export interface AcmeConfig {
+  directory: string;
+  email?: string;
+  challenge: "http-01" | "tls-alpn-01";
+  /** Extra names; the hostname and the autoconfig names are added by the certificate manager. */
+  names: string[];
+  caFile?: string;
+  /** External Account Binding (RFC 8555 §7.3.4). */
+  eab?: { kid: string; hmacKeyFile: string };
+  rotateKey: boolean;
+}
+
 /** The validated configuration. */
 export interface Config {
   /** Where the config came from: a file path, or "(embedded default)". */
@@ -34,8 +50,10 @@ export interface Config {
   domains: string[];
   /** Canonical alias address ("local@domain" or "@domain" for a catch-all) to targets. */
   aliases: Map<string, string[]>;
-  listen: Record<ListenerKind | ImapListenerKind, ListenAddress[]>;
+  listen: Record<ListenerKind | ImapListenerKind | HttpListenerKind, ListenAddress[]>;
   tls: { certFile?: string; keyFile?: string };
+  /** Present when `acme.enabled` is true. */
+  acme?: AcmeConfig;
   limits: {
     maxMessageBytes: number;
     maxRecipients: number;
@@ -145,14 +163,20 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
     const missing = certFile ? "tls.key_file" : "tls.cert_file";
     throw configError(source, missing, "is required when the other TLS file is set");
   }
+  const acme = readAcme(v, source);
   return {
     source,
     hostname: v.hostname,
     dataDir: v.data_dir,
     domains: v.domains,
     aliases: v.aliases,
-    listen: v.listen,
+    listen: {
+      ...v.listen,
+      // The http-01 challenge comes to port 80 (RFC 8555 §8.3).
+      http: v.listen.http ?? (acme?.challenge === "http-01" ? [{ host: "0.0.0.0", port: 80 }] : []),
+    },
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : {},
+    ...(acme ? { acme } : {}),
     limits: camelKeys(v.limits),
     timeouts: camelKeys(v.timeouts),
     imap: camelKeys(v.imap),
@@ -175,6 +199,43 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
     outbound: camelKeys(v.outbound),
     authservId: v.authserv_id ?? v.hostname,
     log: camelKeys(v.log),
+  };
+}
+
+/** The `acme` section, checked against the listeners and the TLS files it depends on. */
+function readAcme(v: Values<typeof SCHEMA>, source: string): AcmeConfig | undefined {
+  const a = v.acme;
+  const { kid, hmac_key_file: hmacKeyFile } = a.eab;
+  if ((kid === undefined) !== (hmacKeyFile === undefined)) {
+    const missing = kid === undefined ? "acme.eab.kid" : "acme.eab.hmac_key_file";
+    throw configError(source, missing, "is required when the other EAB key is set");
+  }
+  if (!a.enabled) return undefined;
+  if (v.tls.cert_file !== undefined) {
+    throw configError(
+      source,
+      "acme.enabled",
+      "cannot be true while tls.cert_file is set (choose one source of the certificate)",
+    );
+  }
+  if (a.challenge === "http-01" && v.listen.http?.length === 0) {
+    throw configError(source, "listen.http", "must not be empty when acme.challenge is http-01");
+  }
+  if (a.challenge === "tls-alpn-01" && v.listen.https.length === 0) {
+    throw configError(
+      source,
+      "listen.https",
+      "must not be empty when acme.challenge is tls-alpn-01",
+    );
+  }
+  return {
+    directory: a.directory,
+    ...(a.email !== undefined ? { email: a.email } : {}),
+    challenge: a.challenge,
+    names: a.names,
+    ...(a.ca_file !== undefined ? { caFile: a.ca_file } : {}),
+    ...(kid !== undefined && hmacKeyFile !== undefined ? { eab: { kid, hmacKeyFile } } : {}),
+    rotateKey: a.rotate_key,
   };
 }
 

@@ -15,15 +15,18 @@ import { optional, required, type Section, withDefault } from "./schema_reader.t
 import {
   bool,
   cidrList,
+  contactAddress,
   domainList,
   domainName,
   duration,
   filePath,
+  httpsUrl,
   int,
   ipAddress,
   listenList,
   nameserverList,
   oneOf,
+  text,
 } from "./value_types.ts";
 import {
   allowedSenders,
@@ -73,6 +76,16 @@ export const SCHEMA = {
       ["0.0.0.0:993", "[::]:993"],
       "IMAP over implicit TLS (RFC 8314)",
     ),
+    http: optional(
+      listenList,
+      "plain HTTP: ACME http-01 answers, client autoconfig; other paths redirect to HTTPS",
+      '`["0.0.0.0:80"]` when `acme` uses http-01, else none',
+    ),
+    https: withDefault(
+      listenList,
+      [],
+      "HTTPS with the mail certificate: ACME tls-alpn-01 (RFC 8737), client autoconfig",
+    ),
   },
   tls: {
     cert_file: optional(
@@ -84,6 +97,44 @@ export const SCHEMA = {
       filePath,
       "PEM private key (with `tls.cert_file`)",
       "self-signed in `data_dir/tls`",
+    ),
+  },
+  // RFC 8555: a trusted certificate by itself, renewed before it expires.
+  acme: {
+    enabled: withDefault(bool, false, "get and renew the certificate from an ACME CA (RFC 8555)"),
+    directory: withDefault(
+      httpsUrl,
+      "https://acme-v02.api.letsencrypt.org/directory",
+      "the CA's directory URL (Let's Encrypt; staging: `https://acme-staging-v02.api.letsencrypt.org/directory`)",
+    ),
+    email: optional(contactAddress, "contact address the CA writes to about expiry", "none"),
+    challenge: withDefault(
+      oneOf(["http-01", "tls-alpn-01"]),
+      "http-01",
+      "`http-01` (port 80, `listen.http`) or `tls-alpn-01` (port 443, `listen.https`)",
+    ),
+    names: withDefault(
+      domainList(),
+      [],
+      "extra names on the certificate (the hostname and `autoconfig.<domain>` come by themselves)",
+    ),
+    ca_file: optional(
+      filePath,
+      "extra CA (PEM) to trust for the directory's own HTTPS (private CAs, tests)",
+      "system roots",
+    ),
+    eab: {
+      kid: optional(text, "External Account Binding key id, for CAs that require it", "none"),
+      hmac_key_file: optional(
+        filePath,
+        "file holding the EAB HMAC key (base64url), with `acme.eab.kid`",
+        "none",
+      ),
+    },
+    rotate_key: withDefault(
+      bool,
+      false,
+      "a new private key at each renewal (changes the `TLSA 3 1 1` record)",
     ),
   },
   limits: {

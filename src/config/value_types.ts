@@ -199,3 +199,31 @@ export function ipAddress(family: 4 | 6): ValueType<string> {
     },
   };
 }
+
+/** An `https://` URL (`http://` only to a loopback host, for tests and local CAs). */
+export const httpsUrl: ValueType<string> = {
+  read(v: unknown, path: string, ctx: ReadContext) {
+    const s = text.read(v, path, ctx);
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      ctx.fail(path, "must be a URL", s);
+    }
+    const loopback = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(url.hostname);
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+      ctx.fail(path, "must be an https:// URL", s);
+    }
+    return url.href;
+  },
+};
+
+/** An e-mail address for contact (any domain, `local@domain`, no display name). */
+export const contactAddress: ValueType<string> = {
+  read(v: unknown, path: string, ctx: ReadContext) {
+    const s = text.read(v, path, ctx);
+    const a = addressOf(s, path, ctx);
+    if (a.local === "") ctx.fail(path, "must be an address local@domain", s);
+    return `${a.local}@${a.domain}`;
+  },
+};
