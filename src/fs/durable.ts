@@ -1,7 +1,8 @@
 /**
  * Durable file-system steps shared by everything that stores data: a directory fsync (makes
  * new entries and renames in it survive a crash), directory creation that fsyncs each parent
- * that gained an entry, and a write loop that writes everything.
+ * that gained an entry, a write loop that writes everything, and a whole-file replace through a
+ * temporary file.
  *
  * @module
  */
@@ -46,4 +47,23 @@ export async function mkdirDurable(dir: string): Promise<void> {
 export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   let off = 0;
   while (off < data.length) off += await file.write(data.subarray(off));
+}
+
+/**
+ * Replace `path` with `text` atomically: write `<path>.tmp` (with `mode`), fsync it,
+ * rename it over `path`. The caller fsyncs the directory ({@link syncDir}) once it has written
+ * all its files there, which makes the rename itself durable.
+ */
+export async function writeDurably(path: string, text: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
+  try {
+    // A leftover temporary file keeps its old mode through open(): set it.
+    await Deno.chmod(tmp, mode);
+    await writeAll(f, new TextEncoder().encode(text));
+    await f.sync();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
 }

@@ -12,7 +12,7 @@ import * as x509 from "@peculiar/x509";
 import tls from "node:tls";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
-import { syncDir, writeAll } from "../fs/durable.ts";
+import { syncDir, writeDurably } from "../fs/durable.ts";
 
 /** PEM certificate chain and private key. */
 export interface TlsMaterial {
@@ -50,18 +50,6 @@ export async function generateSelfSigned(hostname: string): Promise<TlsMaterial>
   });
   const keyDer = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
   return { certPem: cert.toString("pem") + "\n", keyPem: pem("PRIVATE KEY", keyDer), source: "" };
-}
-
-async function writeDurably(path: string, text: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
-  try {
-    await writeAll(f, new TextEncoder().encode(text));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
 }
 
 /**
