@@ -10,6 +10,7 @@
 import "reflect-metadata"; // required by @peculiar/x509's dependency injection
 import * as x509 from "@peculiar/x509";
 import tls from "node:tls";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { syncDir, writeDurably } from "../fs/durable.ts";
@@ -92,7 +93,14 @@ export async function loadTlsMaterial(
   return { material: { ...m, source: certPath }, generated: true };
 }
 
-/** Build a node:tls context from PEM material. @throws when the PEM is invalid. */
+/**
+ * Build a node:tls context from PEM material.
+ * @throws when the PEM is invalid or the key is not the certificate's (a pair caught between
+ *   two writes of a renewal).
+ */
 export function secureContext(m: TlsMaterial): tls.SecureContext {
+  if (!new X509Certificate(m.certPem).checkPrivateKey(createPrivateKey(m.keyPem))) {
+    throw new Error(`${m.source || "certificate"}: the private key does not match the certificate`);
+  }
   return tls.createSecureContext({ cert: m.certPem, key: m.keyPem, minVersion: "TLSv1.2" });
 }
