@@ -69,6 +69,10 @@ export async function tlsAlpnCertificate(
   });
   const certPem = cert.toString("pem") + "\n";
   const keyPem = pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  const secureContext = tls.createSecureContext({ cert: certPem, key: keyPem });
+  const secureContext = tls.createSecureContext({
+    cert: certPem,
+    key: keyPem,
+    minVersion: "TLSv1.2",
+  });
   return { certPem, keyPem, secureContext };
 }
