@@ -4,6 +4,14 @@
  * id-pe-acmeIdentifier carrying the SHA-256 digest of the key authorization. The validation
  * server gets it in a TLS handshake that negotiates ALPN `acme-tls/1` with the name in SNI.
  *
+ * Beware: Deno's TLS is rustls, whose certificate parser (webpki) refuses any certificate with an
+ * unknown critical extension (`UnsupportedCriticalExtension`), and the acmeIdentifier extension
+ * must be critical (RFC 8737 §3; pebble and Boulder check it). So `new tls.TLSSocket(...)` with
+ * this SecureContext fails in Deno 2.9 ("unsupported protocol"), as does `Deno.listenTls`; a
+ * server has to hand the handshake to a TLS stack that accepts it. Deno's SecureContext keeps the
+ * PEMs it was made from (`cert`, `key`), which is how the interop test gives them to
+ * `openssl s_server`.
+ *
  * @module
  */
 
@@ -69,6 +77,10 @@ export async function tlsAlpnCertificate(
   });
   const certPem = cert.toString("pem") + "\n";
   const keyPem = pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  const secureContext = tls.createSecureContext({ cert: certPem, key: keyPem });
+  const secureContext = tls.createSecureContext({
+    cert: certPem,
+    key: keyPem,
+    minVersion: "TLSv1.2",
+  });
   return { certPem, keyPem, secureContext };
 }

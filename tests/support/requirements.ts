@@ -142,6 +142,13 @@ export const REQUIREMENTS: readonly Requirement[] = [
     programs: ["mbsync"],
   },
   {
+    package: "pebble",
+    usedBy: "ACME test CA (tests/support/pebble.ts): the ACME client's interop test and the " +
+      "server's ACME end-to-end tests issue certificates from it",
+    suite: "test",
+    programs: ["pebble"],
+  },
+  {
     package: "postfix",
     usedBy: "Postfix as peer; smtp-source and smtp-sink in interop and the bench smoke run",
     suite: "interop",
