@@ -12,7 +12,9 @@
  * `acme-tls/1` for a name with a pending tls-alpn-01 challenge gets that challenge's
  * certificate and the connection closes after the handshake; every other hello gets the
  * {@link TlsContext} certificate with ALPN `http/1.1`. Without a certificate (before the first
- * one is issued) only tls-alpn-01 handshakes succeed.
+ * one is issued) only tls-alpn-01 handshakes succeed. Caveat: Deno 2.9.6's TLS (rustls) will
+ * not serve a certificate with an unknown critical extension, and RFC 8737 §3 makes
+ * acmeIdentifier critical, so until Deno changes the challenge handshake fails (http-01 works).
  *
  * A connection over the limits gets a 503 on HTTP; on HTTPS, where no cleartext answer makes
  * sense, it is closed.
