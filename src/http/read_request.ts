@@ -10,6 +10,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import type { Connection, Peer } from "../listen/connection.ts";
 import { ReadInterrupted, ReadTimeout } from "../listen/inbox.ts";
 
@@ -92,11 +93,7 @@ const MAX_EMPTY_LINES = 8;
 
 /** Bytes as a string of code points 0-255 (header bytes are ASCII plus obs-text). */
 function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
-  }
-  return s;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
 /** Reads chunks into a growing buffer within a deadline. */

@@ -181,3 +181,14 @@ Deno.test("readRequest() gives null when the peer leaves or the server stops bef
   conn.destroy();
   c2.destroy();
 });
+
+Deno.test("readRequest() keeps obs-text bytes of a field value as Latin-1", async () => {
+  const raw = Uint8Array.from([
+    ...new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\nX-T: caf"),
+    0xe9,
+    0x80,
+    ...new TextEncoder().encode("\r\n\r\n"),
+  ]);
+  const r = await parse(raw) as HttpRequest;
+  assert.equal(r.headers.get("x-t"), "caf\xe9\x80");
+});
