@@ -26,6 +26,19 @@ export interface Peer {
 export interface TlsInfo {
   protocol: string;
   cipher: string;
+  /** The ALPN protocol agreed on (RFC 7301), when one was. */
+  alpn?: string;
+}
+
+/** How {@link Connection.startTls} handshakes, beyond the context. */
+export interface StartTlsOptions {
+  /** The ALPN protocols the server offers (RFC 7301 §3.2), in order of preference. */
+  alpn?: string[];
+  /**
+   * Hand the bytes received and not yet read (a ClientHello peeked at and given back with
+   * {@link Connection.unread}) to the TLS layer, instead of keeping them as cleartext.
+   */
+  replayBuffered?: boolean;
 }
 
 /** A connection's byte stream; see the module documentation. */
@@ -68,6 +81,11 @@ export class Connection {
     return this.#inbox.next(timeoutMs, interruptible);
   }
 
+  /** Put `bytes` back to be read again (or to be replayed into a handshake, see startTls). */
+  unread(bytes: Uint8Array): void {
+    this.#inbox.unread(bytes);
+  }
+
   /** Drop everything received and not yet read. */
   discard(): void {
     this.#inbox.discard();
@@ -106,11 +124,23 @@ export class Connection {
    * negotiated parameters, or null when the handshake failed or took longer than `timeoutMs`
    * (the TLS socket is then destroyed).
    */
-  async startTls(ctx: tls.SecureContext, timeoutMs: number): Promise<TlsInfo | null> {
+  async startTls(
+    ctx: tls.SecureContext,
+    timeoutMs: number,
+    options: StartTlsOptions = {},
+  ): Promise<TlsInfo | null> {
     this.#inbox.detach();
     const plain = this.#stream;
     plain.pause();
-    const secure = new tls.TLSSocket(plain as never, { isServer: true, secureContext: ctx });
+    // Bytes put back into the paused socket are what the TLS socket reads first (verified in
+    // Deno: node:tls reads the wrapped socket's stream, not its handle).
+    const replay = options.replayBuffered ? this.#inbox.take() : null;
+    if (replay?.length) plain.unshift(replay);
+    const secure = new tls.TLSSocket(plain as never, {
+      isServer: true,
+      secureContext: ctx,
+      ...(options.alpn ? { ALPNProtocols: options.alpn } : {}),
+    });
     this.#stream = secure;
     const ok = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
@@ -136,6 +166,7 @@ export class Connection {
     this.#tls = {
       protocol: secure.getProtocol() ?? "TLS",
       cipher: secure.getCipher()?.name ?? "unknown",
+      ...(secure.alpnProtocol ? { alpn: secure.alpnProtocol } : {}),
     };
     return this.#tls;
   }

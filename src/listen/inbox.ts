@@ -95,6 +95,25 @@ export class Inbox {
     return this.#chunks.length > 0;
   }
 
+  /** Put `bytes` back in front of what is buffered (they were read to peek at them). */
+  unread(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#chunks.unshift(bytes);
+    this.#bytes += bytes.length;
+  }
+
+  /** Everything buffered, removed from the buffer, as one array. */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.#bytes);
+    let at = 0;
+    for (const c of this.#chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    this.discard();
+    return out;
+  }
+
   /** Drop everything buffered (RFC 3207 §4.2 / CVE-2011-0411: nothing pipelined survives). */
   discard(): void {
     this.#chunks = [];

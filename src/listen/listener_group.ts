@@ -11,7 +11,9 @@
  */
 
 import net from "node:net";
+import type tls from "node:tls";
 import type { Logger } from "../log/logger.ts";
+import { type ClientHelloInfo, peekClientHello } from "./client_hello.ts";
 import { Connection } from "./connection.ts";
 import type { TlsContext } from "./tls_context.ts";
 
@@ -24,7 +26,22 @@ export interface ListenAddress<K extends string> {
   port: number;
   /** Handshake TLS before handing the connection over (e.g. RFC 8314 §3: ports 465, 993). */
   implicitTls?: boolean;
+  /**
+   * With implicit TLS: choose the handshake per connection from its ClientHello (null when the
+   * first record is not a complete ClientHello), instead of always using the group's context.
+   */
+  selectTls?: TlsSelector;
 }
+
+/** The handshake a {@link TlsSelector} chose. */
+export interface TlsChoice {
+  context: tls.SecureContext;
+  /** The ALPN protocols to offer (RFC 7301 §3.2). */
+  alpn?: string[];
+}
+
+/** Chooses the handshake of one connection; null drops the connection (no TLS to offer). */
+export type TlsSelector = (hello: ClientHelloInfo | null) => TlsChoice | null;
 
 /** A bound listener (port 0 in the config becomes the real port). */
 export interface BoundAddress<K extends string> {
@@ -81,6 +98,9 @@ export interface ListenerGroupOptions<K extends string> {
   log: Logger;
 }
 
+/** Cleartext (false), the group's context (true), or a context chosen per handshake. */
+type TlsMode = boolean | TlsSelector;
+
 interface Live {
   conn: Connection;
   handler: ConnectionHandler;
@@ -126,11 +146,12 @@ export class ListenerGroup<K extends string> {
   listen(address: ListenAddress<K>): Promise<BoundAddress<K>> {
     const { kind, host, port } = address;
     const implicitTls = address.implicitTls ?? false;
+    const tlsMode = implicitTls ? address.selectTls ?? true : false;
     let bound: BoundAddress<K> = { kind, host, port };
     return new Promise((resolve, reject) => {
       const srv = net.createServer(
         { pauseOnConnect: false },
-        (socket) => this.#accept(bound, implicitTls, socket),
+        (socket) => this.#accept(bound, tlsMode, socket),
       );
       srv.once("error", reject);
       // ipv6Only so that "0.0.0.0:25" and "[::]:25" can both be bound.
@@ -161,7 +182,7 @@ export class ListenerGroup<K extends string> {
     return undefined;
   }
 
-  #accept(listener: BoundAddress<K>, implicitTls: boolean, socket: net.Socket): void {
+  #accept(listener: BoundAddress<K>, implicitTls: TlsMode, socket: net.Socket): void {
     const ip = (socket.remoteAddress ?? "unknown").replace(/^::ffff:/, "");
     const port = socket.remotePort ?? 0;
     socket.setNoDelay(true);
@@ -194,7 +215,11 @@ export class ListenerGroup<K extends string> {
     this.#track(p);
   }
 
-  async #serve({ conn, handler }: Live, implicitTls: boolean): Promise<void> {
+  async #serve({ conn, handler }: Live, implicitTls: TlsMode): Promise<void> {
+    if (typeof implicitTls === "function") {
+      if (!await this.#selectedTls(conn, handler, implicitTls)) return;
+      return await handler.serve();
+    }
     const ctx = this.#tls.current;
     // Without a context an implicit-TLS listener serves in the clear, as it always has here.
     if (implicitTls && ctx) {
@@ -206,6 +231,24 @@ export class ListenerGroup<K extends string> {
       }
     }
     await handler.serve();
+  }
+
+  /** Peek at the ClientHello, let `select` choose, handshake; false when the peer is gone. */
+  async #selectedTls(
+    conn: Connection,
+    handler: ConnectionHandler,
+    select: TlsSelector,
+  ): Promise<boolean> {
+    const deadline = Date.now() + this.#limits.handshakeTimeoutMs;
+    const choice = select(await peekClientHello(conn, deadline));
+    const left = deadline - Date.now();
+    if (choice && left > 0) {
+      const options = { alpn: choice.alpn, replayBuffered: true };
+      if (await conn.startTls(choice.context, left, options)) return true;
+    }
+    handler.log.info("TLS handshake failed", { event: "tls_failed" });
+    conn.destroy();
+    return false;
   }
 
   #track(p: Promise<void>): void {

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import net from "node:net";
+import tls from "node:tls";
+import type { ClientHelloInfo } from "./client_hello.ts";
 import { log } from "../log/logger.ts";
 import { generateSelfSigned, secureContext } from "../tls/certificate.ts";
 import type { Connection } from "./connection.ts";
@@ -180,5 +183,100 @@ Deno.test("ListenerGroup: a failed implicit-TLS handshake never reaches the prot
   c.close();
   await until(() => group.size === 0);
   assert.equal(seen.served.length, 0);
+  await group.stop(1000);
+});
+
+/** A loopback proxy to `port` that passes the client's bytes on in 40-byte pieces. */
+async function tricklingProxy(port: number) {
+  const srv = net.createServer((client) => {
+    const server = net.connect({ host: "127.0.0.1", port });
+    let queue = Promise.resolve();
+    client.on("data", (d: Uint8Array) => {
+      for (let i = 0; i < d.length; i += 40) {
+        const piece = d.slice(i, i + 40);
+        queue = queue.then(() => new Promise((r) => setTimeout(r, 2))).then(() => {
+          server.write(piece);
+        });
+      }
+    });
+    server.pipe(client);
+    for (const s of [client, server]) {
+      s.on("error", () => {}).on("close", () => {
+        client.destroy();
+        server.destroy();
+      });
+    }
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  return { port: (srv.address() as net.AddressInfo).port, close: () => srv.close() };
+}
+
+function alpnHandshake(port: number, servername: string, alpn: string[]) {
+  return new Promise<{ cn: unknown; alpn: string | false; greeting: string }>((resolve, reject) => {
+    const s = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername,
+      ALPNProtocols: alpn,
+      rejectUnauthorized: false,
+    });
+    s.once("error", reject);
+    s.once("secureConnect", () => {
+      const cn = s.getPeerCertificate().subject?.CN;
+      s.once("data", (d: Uint8Array) => {
+        resolve({ cn, alpn: s.alpnProtocol ?? false, greeting: new TextDecoder().decode(d) });
+        s.destroy();
+      });
+    });
+  });
+}
+
+Deno.test("ListenerGroup: selectTls chooses the context and ALPN per ClientHello", async () => {
+  const [a, b] = await Promise.all([generateSelfSigned("a.test"), generateSelfSigned("b.test")]);
+  const [ctxA, ctxB] = [secureContext(a), secureContext(b)];
+  const hellos: (ClientHelloInfo | null)[] = [];
+  const { group, seen } = newGroup({});
+  const { port } = await group.listen({
+    kind: "echo",
+    host: "127.0.0.1",
+    port: 0,
+    implicitTls: true,
+    selectTls: (hello) => {
+      hellos.push(hello);
+      if (hello?.serverName === "drop.test") return null;
+      return hello?.alpn.includes("x-special")
+        ? { context: ctxA, alpn: ["x-special"] }
+        : { context: ctxB, alpn: ["http/1.1"] };
+    },
+  });
+  const proxy = await tricklingProxy(port);
+  try {
+    // Through the proxy the hello arrives in pieces; the peeked bytes still reach OpenSSL.
+    const special = await alpnHandshake(proxy.port, "a.test", ["x-special"]);
+    assert.deepEqual(special, {
+      cn: "a.test",
+      alpn: "x-special",
+      greeting: "HELLO echo over TLS\r\n",
+    });
+    const normal = await alpnHandshake(port, "b.test", ["h2", "http/1.1"]);
+    assert.deepEqual(normal, {
+      cn: "b.test",
+      alpn: "http/1.1",
+      greeting: "HELLO echo over TLS\r\n",
+    });
+    await assert.rejects(alpnHandshake(port, "drop.test", ["http/1.1"]));
+  } finally {
+    proxy.close();
+  }
+  assert.deepEqual(hellos.map((h) => h?.serverName), ["a.test", "b.test", "drop.test"]);
+  assert.equal(seen.served[0]!.tls!.alpn, "x-special");
+  // Garbage instead of a hello: the selector sees null and the handshake fails.
+  const c = await connect(port);
+  await c.write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"));
+  await readText(c);
+  c.close();
+  await until(() => hellos.length === 4);
+  assert.equal(hellos[3], null);
+  assert.equal(seen.served.length, 2);
   await group.stop(1000);
 });
