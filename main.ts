@@ -19,8 +19,9 @@ import { QueueStore } from "./src/queue/store.ts";
 import { formatReport } from "./src/relaycheck/format_report.ts";
 import { runRelayCheck } from "./src/relaycheck/relay_check.ts";
 import { keygenSelector, loadOrCreateDomainKeys, rotateDomainKeys } from "./src/dkim/mod.ts";
-import { formatZone, recommendedRecords } from "./src/dnscheck/records.ts";
-import { checkDomain, formatCheck } from "./src/dnscheck/check.ts";
+import { dnsReport } from "./src/dnscheck/dns_report.ts";
+import { checkDomain, formatCheck, isProblem } from "./src/dnscheck/check.ts";
+import { checkCertificate } from "./src/dnscheck/check_certificate.ts";
 import { makeResolver } from "./src/dns/make.ts";
 import { join } from "node:path";
 
@@ -38,6 +39,7 @@ Usage:
                                           it picks up changes within a second)
   postie dns [DOMAIN] [--config FILE]     the DNS records to publish, with explanations
   postie check [DOMAIN] [--config FILE]   check the live DNS (MX, SPF, DKIM, DMARC, PTR, DNSBL)
+                                          and the certificate (names, expiry, ACME errors)
   postie dkim keygen DOMAIN [--selector S] [--config FILE]
                                           add DKIM keys (rotation: new keys sign from now on)
   postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
@@ -172,18 +174,14 @@ async function dnsCommand(cmd: "dns" | "check", domain: string | undefined, valu
   for (const d of domains) {
     if (!config.domains.includes(d)) fail(`"${d}" is not a local domain`);
   }
+  if (cmd === "dns") {
+    say(await dnsReport(config, domains));
+    say("");
+    return;
+  }
   let bad = 0;
   for (const d of domains) {
     const keys = await loadOrCreateDomainKeys(config.dataDir, d);
-    if (cmd === "dns") {
-      const notes = config.outbound.sourceIpv4 || config.outbound.sourceIpv6 ? [] : [
-        "Set outbound.source_ipv4 / source_ipv6 in the config to your server's public",
-        "addresses to get the A/AAAA, PTR and SPF ip4:/ip6: records too.",
-      ];
-      say(formatZone(recommendedRecords(config, d, keys), [`Records for ${d}`, ...notes]));
-      say("");
-      continue;
-    }
     const items = await checkDomain(config, d, {
       resolver: await makeResolver(config.dns),
       keys,
@@ -191,8 +189,12 @@ async function dnsCommand(cmd: "dns" | "check", domain: string | undefined, valu
     });
     say(`${d}:`);
     say(formatCheck(items));
-    bad += items.filter((i) => i.status !== "OK").length;
+    bad += items.filter(isProblem).length;
   }
+  const certificate = await checkCertificate(config);
+  say(`certificate of ${config.hostname}:`);
+  say(formatCheck(certificate));
+  bad += certificate.filter(isProblem).length;
   if (bad > 0) {
     say(`${bad} problem(s) found`);
     Deno.exit(1);
