@@ -23,12 +23,16 @@ import { dnsReport } from "./src/dnscheck/dns_report.ts";
 import { checkDomain, formatCheck, isProblem } from "./src/dnscheck/check.ts";
 import { checkCertificate } from "./src/dnscheck/check_certificate.ts";
 import { makeResolver } from "./src/dns/make.ts";
+import { quickstart, QuickstartError } from "./src/quickstart/quickstart.ts";
 import { join } from "node:path";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
 
 Usage:
   postie serve [--config FILE]            run the server (no --config: local test instance)
+  postie quickstart ADDRESS [--hostname H] [--dir D] [--data-dir P]
+                                          set up a server for ADDRESS: config (D/postie.yaml,
+                                          default /etc/postie), account, keys, DNS records
   postie config check --config FILE       validate a config file and exit
   postie user add ADDRESS [--password-stdin] [--config FILE]
   postie user passwd ADDRESS [--password-stdin] [--config FILE]
@@ -247,6 +251,9 @@ interface Flags {
   domain?: string;
   local?: string;
   selector?: string;
+  hostname?: string;
+  dir?: string;
+  "data-dir"?: string;
   "password-stdin"?: boolean;
   help?: boolean;
   version?: boolean;
@@ -265,6 +272,9 @@ async function main(args: string[]): Promise<void> {
         domain: { type: "string" },
         local: { type: "string" },
         selector: { type: "string" },
+        hostname: { type: "string" },
+        dir: { type: "string" },
+        "data-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -287,6 +297,18 @@ async function main(args: string[]): Promise<void> {
           say(`${values.config}: OK (hostname ${c.hostname}, domains ${c.domains.join(", ")})`);
         }
         return;
+      case "quickstart": {
+        if (!sub || rest.length > 0) {
+          fail("usage: postie quickstart ADDRESS [--hostname H] [--dir D] [--data-dir P]", 2);
+        }
+        await quickstart(sub, {
+          ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
+          ...(values.dir !== undefined ? { dir: values.dir } : {}),
+          ...(values["data-dir"] !== undefined ? { dataDir: values["data-dir"] } : {}),
+          print: say,
+        }).catch((e) => e instanceof QuickstartError ? fail(e.message) : Promise.reject(e));
+        return;
+      }
       case "user":
         return await user(sub, rest, values);
       case "queue":

@@ -1,29 +1,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { validateConfig } from "../config/config.ts";
 import { acmeFiles, ensureCertificateKey } from "../tls/acme_files.ts";
 import { generateSelfSigned } from "../tls/certificate.ts";
 import { selfSignedFiles } from "../tls/served_certificate.ts";
-import { makeCertificate } from "../../tests/support/test_certificates.ts";
+import {
+  certificateTestConfig,
+  makeCertificate,
+  withTempDir,
+} from "../../tests/support/test_certificates.ts";
 import { checkCertificate, nameMatches } from "./check_certificate.ts";
 import { formatCheck, isProblem } from "./check.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "postie-check-cert-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function config(dataDir: string, extra: Record<string, unknown> = {}) {
-  return validateConfig(
-    { hostname: "mail.example.test", domains: ["example.test"], data_dir: dataDir, ...extra },
-    "(test)",
-    dataDir,
-  );
-}
+const config = certificateTestConfig;
 
 const ACME = { acme: { enabled: true } };
 
@@ -58,7 +46,7 @@ Deno.test("nameMatches() takes exact names and one left-most wildcard label", ()
 });
 
 Deno.test("checkCertificate() reports a valid ACME certificate and the last success as OK", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await acmeCertificate(dir, ["mail.example.test", "autoconfig.example.test"], 60);
     await writeState(dir, {
       names: ["mail.example.test"],
@@ -82,7 +70,7 @@ Deno.test("checkCertificate() reports a valid ACME certificate and the last succ
 });
 
 Deno.test("checkCertificate() warns under 14 days and fails once expired or for another name", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const tls = config(dir, { tls: { cert_file: "c.pem", key_file: "k.pem" } });
     const store = async (names: string[], days: number) => {
       const c = await makeCertificate({ names, issuerCn: "CA", notAfterDays: days });
@@ -116,7 +104,7 @@ Deno.test("checkCertificate() warns under 14 days and fails once expired or for 
 });
 
 Deno.test("checkCertificate() shows the last ACME error and the next attempt", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const acme = config(dir, ACME);
     // Nothing yet: the self-signed one will be generated; no attempt yet.
     assert.deepEqual(summary(await checkCertificate(acme)), ["WARN Certificate", "WARN ACME"]);

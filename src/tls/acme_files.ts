@@ -17,7 +17,9 @@
 
 import { join } from "node:path";
 import { generateKeyPair } from "node:crypto";
-import { mkdirDurable, syncDir, writeAll } from "../fs/durable.ts";
+import { mkdirDurable, syncDir } from "../fs/durable.ts";
+import { pathExists } from "../fs/path_exists.ts";
+import { writeNewFile } from "../fs/write_new_file.ts";
 
 /** The paths of the ACME files under a data directory. */
 export interface AcmeFiles {
@@ -168,21 +170,10 @@ export async function ensureCertificateKey(
 ): Promise<{ path: string; created: boolean }> {
   const files = acmeFiles(dataDir);
   await mkdirDurable(files.dir);
-  try {
-    await Deno.lstat(files.key);
-    return { path: files.key, created: false };
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
+  if (await pathExists(files.key)) return { path: files.key, created: false };
   const keyPem = await generateP256Pkcs8Pem();
   const tmp = `${files.key}.${crypto.randomUUID()}.tmp`;
-  const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-  try {
-    await writeAll(f, new TextEncoder().encode(keyPem));
-    await f.sync();
-  } finally {
-    f.close();
-  }
+  await writeNewFile(tmp, keyPem, 0o600);
   try {
     // A link fails when the name exists: a key made meanwhile by the server is kept.
     await Deno.link(tmp, files.key);

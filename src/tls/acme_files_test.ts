@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "../../tests/support/test_certificates.ts";
 import { createPrivateKey } from "node:crypto";
 import { acmeFiles, ensureCertificateKey, readAcmeAccount, readAcmeState } from "./acme_files.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "postie-acme-files-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("ensureCertificateKey() makes a P-256 PKCS#8 key once, mode 0600, and keeps it", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const first = await ensureCertificateKey(dir);
     assert.equal(first.created, true);
     assert.equal(first.path, acmeFiles(dir).key);
@@ -36,7 +28,7 @@ Deno.test("ensureCertificateKey() makes a P-256 PKCS#8 key once, mode 0600, and 
 });
 
 Deno.test("readAcmeAccount() and readAcmeState() read the files, or undefined without them", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     assert.equal(await readAcmeAccount(dir), undefined);
     assert.equal(await readAcmeState(dir), undefined);
     const f = acmeFiles(dir);

@@ -20,6 +20,7 @@ import * as x509 from "@peculiar/x509";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
+import { pathExists } from "../fs/path_exists.ts";
 import { acmeFiles } from "./acme_files.ts";
 
 /** Where the served certificate comes from. */
@@ -109,16 +110,6 @@ export async function keySpkiSha256(keyPem: string): Promise<string> {
   return await sha256Hex(new Uint8Array(spki));
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 /** The self-signed certificate's files (./certificate.ts). */
 export function selfSignedFiles(dataDir: string): { certFile: string; keyFile: string } {
   const dir = join(dataDir, "tls");
@@ -139,7 +130,7 @@ async function usableAcmeCertificate(
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
-  if (!(await exists(files.key))) return undefined;
+  if (!(await pathExists(files.key))) return undefined;
   // A damaged file is not served; the self-signed one is, and `postie check` says why.
   const d = await describeCertificate(pem, { source: "acme", certFile: files.cert }).catch(
     () => undefined,

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
 import { join } from "node:path";
-import { validateConfig } from "../config/config.ts";
-import { makeCertificate } from "../../tests/support/test_certificates.ts";
+import {
+  certificateTestConfig,
+  makeCertificate,
+  withTempDir,
+} from "../../tests/support/test_certificates.ts";
 import { acmeFiles, ensureCertificateKey } from "./acme_files.ts";
 import { generateSelfSigned } from "./certificate.ts";
 import {
@@ -14,22 +17,7 @@ import {
   servedCertificateFiles,
 } from "./served_certificate.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "postie-served-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function config(dataDir: string, extra: Record<string, unknown> = {}) {
-  return validateConfig(
-    { hostname: "mail.example.test", domains: ["example.test"], data_dir: dataDir, ...extra },
-    "(test)",
-    dataDir,
-  );
-}
+const config = certificateTestConfig;
 
 const ACME = { acme: { enabled: true, email: "a@example.test" } };
 
@@ -62,7 +50,7 @@ Deno.test("describeCertificate() reads names, issuer, validity and the SPKI dige
 });
 
 Deno.test("servedCertificateFiles() prefers tls files, then a valid ACME certificate, then self-signed", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const files = acmeFiles(dir);
     // tls.cert_file wins.
     const tlsConfig = config(dir, { tls: { cert_file: "c.pem", key_file: "k.pem" } });
@@ -116,7 +104,7 @@ Deno.test("servedCertificateFiles() prefers tls files, then a valid ACME certifi
 });
 
 Deno.test("pinnedKey() is cert-key.pem with acme, else the served certificate's key", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const acme = config(dir, ACME);
     assert.equal(await pinnedKey(acme), undefined);
     const { path } = await ensureCertificateKey(dir);

@@ -1,6 +1,6 @@
 /**
  * Certificates for tests: a leaf for chosen names and validity, signed by a throwaway CA (or
- * self-signed), with its PKCS#8 PEM key, and the files postie keeps them in.
+ * self-signed), with its PKCS#8 PEM key; a temporary data directory and a config using it.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import "reflect-metadata"; // required by @peculiar/x509's dependency injection
 import * as x509 from "@peculiar/x509";
 import { Buffer } from "node:buffer";
 import { createPrivateKey } from "node:crypto";
+import { type Config, validateConfig } from "../../src/config/config.ts";
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const DAY_MS = 86400_000;
@@ -84,4 +85,26 @@ export async function makeCertificate(opts: TestCertificateOptions): Promise<Tes
   }
   const keyPem = opts.keyPem ?? pkcs8Pem(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
   return { certPem: cert.toString("pem") + "\n", keyPem };
+}
+
+/** Run `fn` with a new temporary directory, removed afterwards. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "postie-tls-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A config for host mail.example.test and domain example.test with data in `dataDir`. */
+export function certificateTestConfig(
+  dataDir: string,
+  extra: Record<string, unknown> = {},
+): Config {
+  return validateConfig(
+    { hostname: "mail.example.test", domains: ["example.test"], data_dir: dataDir, ...extra },
+    "(test)",
+    dataDir,
+  );
 }
