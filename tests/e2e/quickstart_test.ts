@@ -10,20 +10,7 @@ import { verifyPassword } from "../../src/accounts/password.ts";
 import { loadDomainKeys } from "../../src/dkim/mod.ts";
 import { keySpkiSha256 } from "../../src/tls/served_certificate.ts";
 import { parseZone } from "../support/zone.ts";
-import { DENO_RUN_FLAGS, MAIN } from "../support/postie_process.ts";
-
-const dec = new TextDecoder();
-
-async function postie(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    env: { DENO_NO_UPDATE_CHECK: "1" },
-    args: [...DENO_RUN_FLAGS, MAIN, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { runPostie as postie } from "../support/postie_process.ts";
 
 /**
  * Every file under `dir`: its content (base64) and mtime; directories by name only (opening
