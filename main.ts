@@ -19,15 +19,20 @@ import { QueueStore } from "./src/queue/store.ts";
 import { formatReport } from "./src/relaycheck/format_report.ts";
 import { runRelayCheck } from "./src/relaycheck/relay_check.ts";
 import { keygenSelector, loadOrCreateDomainKeys, rotateDomainKeys } from "./src/dkim/mod.ts";
-import { formatZone, recommendedRecords } from "./src/dnscheck/records.ts";
-import { checkDomain, formatCheck } from "./src/dnscheck/check.ts";
+import { dnsReport } from "./src/dnscheck/dns_report.ts";
+import { checkDomain, formatCheck, isProblem } from "./src/dnscheck/check.ts";
+import { checkCertificate } from "./src/dnscheck/check_certificate.ts";
 import { makeResolver } from "./src/dns/make.ts";
+import { quickstart, QuickstartError } from "./src/quickstart/quickstart.ts";
 import { join } from "node:path";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
 
 Usage:
   postie serve [--config FILE]            run the server (no --config: local test instance)
+  postie quickstart ADDRESS [--hostname H] [--dir D] [--data-dir P]
+                                          set up a server for ADDRESS: config (D/postie.yaml,
+                                          default /etc/postie), account, keys, DNS records
   postie config check --config FILE       validate a config file and exit
   postie user add ADDRESS [--password-stdin] [--config FILE]
   postie user passwd ADDRESS [--password-stdin] [--config FILE]
@@ -38,6 +43,7 @@ Usage:
                                           it picks up changes within a second)
   postie dns [DOMAIN] [--config FILE]     the DNS records to publish, with explanations
   postie check [DOMAIN] [--config FILE]   check the live DNS (MX, SPF, DKIM, DMARC, PTR, DNSBL)
+                                          and the certificate (names, expiry, ACME errors)
   postie dkim keygen DOMAIN [--selector S] [--config FILE]
                                           add DKIM keys (rotation: new keys sign from now on)
   postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
@@ -172,18 +178,14 @@ async function dnsCommand(cmd: "dns" | "check", domain: string | undefined, valu
   for (const d of domains) {
     if (!config.domains.includes(d)) fail(`"${d}" is not a local domain`);
   }
+  if (cmd === "dns") {
+    say(await dnsReport(config, domains));
+    say("");
+    return;
+  }
   let bad = 0;
   for (const d of domains) {
     const keys = await loadOrCreateDomainKeys(config.dataDir, d);
-    if (cmd === "dns") {
-      const notes = config.outbound.sourceIpv4 || config.outbound.sourceIpv6 ? [] : [
-        "Set outbound.source_ipv4 / source_ipv6 in the config to your server's public",
-        "addresses to get the A/AAAA, PTR and SPF ip4:/ip6: records too.",
-      ];
-      say(formatZone(recommendedRecords(config, d, keys), [`Records for ${d}`, ...notes]));
-      say("");
-      continue;
-    }
     const items = await checkDomain(config, d, {
       resolver: await makeResolver(config.dns),
       keys,
@@ -191,8 +193,12 @@ async function dnsCommand(cmd: "dns" | "check", domain: string | undefined, valu
     });
     say(`${d}:`);
     say(formatCheck(items));
-    bad += items.filter((i) => i.status !== "OK").length;
+    bad += items.filter(isProblem).length;
   }
+  const certificate = await checkCertificate(config);
+  say(`certificate of ${config.hostname}:`);
+  say(formatCheck(certificate));
+  bad += certificate.filter(isProblem).length;
   if (bad > 0) {
     say(`${bad} problem(s) found`);
     Deno.exit(1);
@@ -245,6 +251,9 @@ interface Flags {
   domain?: string;
   local?: string;
   selector?: string;
+  hostname?: string;
+  dir?: string;
+  "data-dir"?: string;
   "password-stdin"?: boolean;
   help?: boolean;
   version?: boolean;
@@ -263,6 +272,9 @@ async function main(args: string[]): Promise<void> {
         domain: { type: "string" },
         local: { type: "string" },
         selector: { type: "string" },
+        hostname: { type: "string" },
+        dir: { type: "string" },
+        "data-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -285,6 +297,18 @@ async function main(args: string[]): Promise<void> {
           say(`${values.config}: OK (hostname ${c.hostname}, domains ${c.domains.join(", ")})`);
         }
         return;
+      case "quickstart": {
+        if (!sub || rest.length > 0) {
+          fail("usage: postie quickstart ADDRESS [--hostname H] [--dir D] [--data-dir P]", 2);
+        }
+        await quickstart(sub, {
+          ...(values.hostname !== undefined ? { hostname: values.hostname } : {}),
+          ...(values.dir !== undefined ? { dir: values.dir } : {}),
+          ...(values["data-dir"] !== undefined ? { dataDir: values["data-dir"] } : {}),
+          print: say,
+        }).catch((e) => e instanceof QuickstartError ? fail(e.message) : Promise.reject(e));
+        return;
+      }
       case "user":
         return await user(sub, rest, values);
       case "queue":

@@ -2,7 +2,8 @@
  * `postie check`: the live DNS, read through postie's own resolver, compared with what the
  * domain needs. Each record is OK, MISSING or WRONG (with what it should be); DNS trouble is
  * ERROR, never mistaken for an absence. Also: forward-confirmed reverse DNS of our addresses,
- * and whether they are listed on DNS blocklists (RFC 5782).
+ * and whether they are listed on DNS blocklists (RFC 5782). WARN (from the certificate
+ * section, ./check_certificate.ts) points at something to do soon but is not a failure.
  *
  * @module
  */
@@ -15,7 +16,7 @@ import { ourAddresses, type PublishedKey, recommendedRecords } from "./records.t
 /** One line of the report. */
 export interface CheckItem {
   what: string;
-  status: "OK" | "MISSING" | "WRONG" | "ERROR";
+  status: "OK" | "WARN" | "MISSING" | "WRONG" | "ERROR";
   detail: string;
   /** What the record should be, for MISSING and WRONG. */
   expected?: string;
@@ -223,6 +224,11 @@ export async function checkDomain(
     }
   }
   return items;
+}
+
+/** Whether an item counts as a problem (`postie check` exits 1): anything but OK and WARN. */
+export function isProblem(item: CheckItem): boolean {
+  return item.status !== "OK" && item.status !== "WARN";
 }
 
 /** The report as text, one line per item. */

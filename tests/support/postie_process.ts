@@ -33,3 +33,18 @@ export function servePostie(configPath: string): Deno.ChildProcess {
     stderr: "null",
   }).spawn();
 }
+
+/** Run `postie ARGS` to the end, with no stdin; its exit code and output as text. */
+export async function runPostie(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+    args: [...DENO_RUN_FLAGS, MAIN, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

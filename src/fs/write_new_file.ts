@@ -1,0 +1,29 @@
+/**
+ * Writing a file that must not exist yet: created exclusively (`O_EXCL`), written whole and
+ * fsynced before it is closed, so that an existing file is never replaced and a crash never
+ * leaves a file that looks complete but is not. Fsyncing the directory is the caller's step
+ * (it may rename or link the file first).
+ *
+ * @module
+ */
+
+import { writeAll } from "./durable.ts";
+
+/**
+ * Create `path` with `text` and `mode`, and fsync it.
+ *
+ * @example
+ * ```ts
+ * await writeNewFile("/etc/postie/postie.yaml", "hostname: mail.example.com\n", 0o644);
+ * ```
+ * @throws {Deno.errors.AlreadyExists} when `path` exists.
+ */
+export async function writeNewFile(path: string, text: string, mode: number): Promise<void> {
+  const f = await Deno.open(path, { write: true, createNew: true, mode });
+  try {
+    await writeAll(f, new TextEncoder().encode(text));
+    await f.sync();
+  } finally {
+    f.close();
+  }
+}
