@@ -25,6 +25,7 @@ import { checkCertificate } from "./src/dnscheck/check_certificate.ts";
 import { makeResolver } from "./src/dns/make.ts";
 import { quickstart, QuickstartError } from "./src/quickstart/quickstart.ts";
 import { join } from "node:path";
+import { requestAndAwaitRenewal } from "./src/tls/cert_renew_command.ts";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
 
@@ -44,6 +45,8 @@ Usage:
   postie dns [DOMAIN] [--config FILE]     the DNS records to publish, with explanations
   postie check [DOMAIN] [--config FILE]   check the live DNS (MX, SPF, DKIM, DMARC, PTR, DNSBL)
                                           and the certificate (names, expiry, ACME errors)
+  postie cert renew [--config FILE]       order a new ACME certificate now (the running server
+                                          does it; this waits for the outcome)
   postie dkim keygen DOMAIN [--selector S] [--config FILE]
                                           add DKIM keys (rotation: new keys sign from now on)
   postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
@@ -316,6 +319,15 @@ async function main(args: string[]): Promise<void> {
       case "dns":
       case "check":
         return await dnsCommand(cmd, sub, values);
+      case "cert": {
+        if (sub !== "renew") fail("usage: postie cert renew [--config FILE]", 2);
+        const config = await getConfig(values.config);
+        say(`Asked the server to renew the certificate of ${config.hostname}...`);
+        const r = await requestAndAwaitRenewal(config, 300_000);
+        if (!r.ok) fail(`cert renew: ${r.reason}`);
+        say(`Renewed at ${r.at}; every TLS listener serves the new certificate.`);
+        return;
+      }
       case "dkim": {
         if (sub !== "keygen" || !rest[0]) {
           fail("usage: postie dkim keygen DOMAIN [--selector S] [--config FILE]", 2);

@@ -56,22 +56,57 @@ export function acmePaths(dataDir: string) {
   };
 }
 
-async function readJson<T>(path: string): Promise<T | undefined> {
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as T;
+    text = await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
-    if (e instanceof SyntaxError) return undefined; // a damaged file is as good as none
     throw e;
   }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(`"${path}" is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new TypeError(`"${path}" must hold a JSON object`);
+  }
+  return doc as Record<string, unknown>;
 }
 
-/** The stored state, or a fresh one. */
-export async function readAcmeState(dataDir: string): Promise<AcmeState> {
-  const s = await readJson<AcmeState>(acmePaths(dataDir).state);
-  return s && Array.isArray(s.names) && typeof s.failures === "number"
-    ? s
-    : { names: [], failures: 0 };
+function isString(v: unknown): v is string {
+  return typeof v === "string";
+}
+
+/**
+ * Read `state.json`; fields of the wrong type are left out.
+ *
+ * @returns undefined when the certificate manager has not written it yet.
+ * @throws {SyntaxError} when it is not JSON.
+ */
+export async function readAcmeState(dataDir: string): Promise<AcmeState | undefined> {
+  const doc = await readJson(acmePaths(dataDir).state);
+  if (doc === undefined) return undefined;
+  const state: AcmeState = {
+    names: Array.isArray(doc.names) ? doc.names.filter(isString) : [],
+    failures: typeof doc.failures === "number" ? doc.failures : 0,
+  };
+  const e = doc.lastError as Record<string, unknown> | undefined;
+  if (typeof e === "object" && e !== null && isString(e.at)) {
+    state.lastError = {
+      at: e.at,
+      type: isString(e.type) ? e.type : "unknown",
+      detail: isString(e.detail) ? e.detail : "",
+      ...(typeof e.status === "number" ? { status: e.status } : {}),
+    };
+  }
+  for (const k of ["lastSuccess", "nextAttempt", "lastNotice"] as const) {
+    const v = doc[k];
+    if (isString(v)) state[k] = v;
+  }
+  return state;
 }
 
 /** Store the state durably. */
@@ -82,10 +117,22 @@ export async function writeAcmeState(dataDir: string, state: AcmeState): Promise
   await syncDir(p.dir);
 }
 
-/** The stored account, if one was made. */
-export async function readAccountRecord(dataDir: string): Promise<AcmeAccountRecord | undefined> {
-  const a = await readJson<AcmeAccountRecord>(acmePaths(dataDir).account);
-  return a && typeof a.url === "string" && typeof a.directory === "string" ? a : undefined;
+/**
+ * Read `account.json`.
+ *
+ * @returns undefined when there is no account yet.
+ * @throws {TypeError} when the file lacks `directory` or `url`.
+ * @throws {SyntaxError} when it is not JSON.
+ */
+export async function readAcmeAccount(dataDir: string): Promise<AcmeAccountRecord | undefined> {
+  const path = acmePaths(dataDir).account;
+  const doc = await readJson(path);
+  if (doc === undefined) return undefined;
+  const { directory, url } = doc;
+  if (!isString(directory) || !isString(url)) {
+    throw new TypeError(`"${path}" must have the strings "directory" and "url"`);
+  }
+  return { directory, url };
 }
 
 /** Store the account URL for `directory`. */

@@ -8,7 +8,7 @@
  */
 
 import type { Config } from "../config/config.ts";
-import { acmeFiles, readAcmeState } from "../tls/acme_files.ts";
+import { acmePaths, readAcmeState } from "../acme/acme_state.ts";
 import {
   type CertificateDescription,
   describeCertificate,
@@ -47,7 +47,7 @@ function day(d: Date): string {
 
 /** Why the ACME certificate on disk is not the one served (expired, unreadable), if it exists. */
 async function acmeNotServed(dataDir: string, now: Date): Promise<string | undefined> {
-  const file = acmeFiles(dataDir).cert;
+  const file = acmePaths(dataDir).cert;
   let pem: string;
   try {
     pem = await Deno.readTextFile(file);
@@ -57,7 +57,7 @@ async function acmeNotServed(dataDir: string, now: Date): Promise<string | undef
   try {
     const d = await describeCertificate(pem, { source: "acme", certFile: file });
     if (d.notAfter.getTime() <= now.getTime()) return `${file} expired on ${day(d.notAfter)}`;
-    return `${acmeFiles(dataDir).key} is missing`;
+    return `${acmePaths(dataDir).certKey} is missing`;
   } catch (e) {
     return (e as Error).message;
   }

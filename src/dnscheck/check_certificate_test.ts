@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { acmeFiles, ensureCertificateKey } from "../tls/acme_files.ts";
+import { acmePaths } from "../acme/acme_state.ts";
+import { ensureCertificateKey } from "../tls/cert_key.ts";
 import { generateSelfSigned } from "../tls/certificate.ts";
 import { selfSignedFiles } from "../tls/served_certificate.ts";
 import {
@@ -29,12 +30,12 @@ async function acmeCertificate(dir: string, names: string[], days: number): Prom
     notAfterDays: days,
     keyPem: await Deno.readTextFile(path),
   });
-  await Deno.writeTextFile(acmeFiles(dir).cert, c.certPem);
+  await Deno.writeTextFile(acmePaths(dir).cert, c.certPem);
 }
 
 async function writeState(dir: string, state: unknown): Promise<void> {
-  await Deno.mkdir(acmeFiles(dir).dir, { recursive: true });
-  await Deno.writeTextFile(acmeFiles(dir).state, JSON.stringify(state));
+  await Deno.mkdir(acmePaths(dir).dir, { recursive: true });
+  await Deno.writeTextFile(acmePaths(dir).state, JSON.stringify(state));
 }
 
 Deno.test("nameMatches() takes exact names and one left-most wildcard label", () => {
@@ -153,7 +154,7 @@ Deno.test("checkCertificate() shows the last ACME error and the next attempt", a
       lastSuccess: "2026-03-02T10:00:00.000Z",
     });
     assert.equal((await checkCertificate(acme))[2]!.status, "OK");
-    await Deno.writeTextFile(acmeFiles(dir).state, "{not json");
+    await Deno.writeTextFile(acmePaths(dir).state, "{not json");
     assert.equal((await checkCertificate(acme))[2]!.status, "ERROR");
   });
 });

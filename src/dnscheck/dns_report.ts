@@ -8,7 +8,7 @@
 
 import type { Config } from "../config/config.ts";
 import { loadOrCreateDomainKeys } from "../dkim/mod.ts";
-import { readAcmeAccount } from "../tls/acme_files.ts";
+import { readAcmeAccount } from "../acme/acme_state.ts";
 import { pinnedKey } from "../tls/served_certificate.ts";
 import { clientRecords, formatZone, hostRecords, recommendedRecords } from "./records.ts";
 

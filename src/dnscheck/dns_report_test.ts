@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { validateConfig } from "../config/config.ts";
-import { acmeFiles, ensureCertificateKey } from "../tls/acme_files.ts";
+import { acmePaths } from "../acme/acme_state.ts";
+import { ensureCertificateKey } from "../tls/cert_key.ts";
 import { keySpkiSha256 } from "../tls/served_certificate.ts";
 import { parseZone } from "../../tests/support/zone.ts";
 import { dnsReport } from "./dns_report.ts";
@@ -37,7 +38,7 @@ Deno.test("dnsReport() gives each domain its records and the hostname's TLSA and
     assert.match(text, /^; CAA: accounturi= .*comes after the first certificate/m);
     // Once the account exists, the CAA record names it.
     await Deno.writeTextFile(
-      acmeFiles(dir).account,
+      acmePaths(dir).account,
       JSON.stringify({ directory: config.acme!.directory, url: "https://acme.test/acct/9" }),
     );
     text = await dnsReport(config, ["example.org"]);

@@ -10,7 +10,7 @@
 
 import type { Config, ListenAddress } from "../config/config.ts";
 import { reverseName } from "../dns/resolver.ts";
-import type { AcmeAccountFile } from "../tls/acme_files.ts";
+import { AcmeAccountRecord } from "../acme/acme_state.ts";
 import type { PinnedKey } from "../tls/served_certificate.ts";
 
 /** One record to publish. */
@@ -216,7 +216,7 @@ export interface HostRecordInputs {
   /** The key the served certificate has (or will have, with acme): {@linkcode pinnedKey}. */
   pinned?: Pick<PinnedKey, "spkiSha256" | "source">;
   /** `<data_dir>/acme/account.json`, once the account exists. */
-  account?: AcmeAccountFile;
+  account?: AcmeAccountRecord;
 }
 
 /** The records of the server's hostname (once, whatever the number of domains), with notes. */

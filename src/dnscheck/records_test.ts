@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
 import { validateConfig } from "../config/config.ts";
-import { ensureCertificateKey } from "../tls/acme_files.ts";
+import { ensureCertificateKey } from "../tls/cert_key.ts";
 import { keySpkiSha256 } from "../tls/served_certificate.ts";
 import { makeCertificate } from "../../tests/support/test_certificates.ts";
 import { parseZone } from "../../tests/support/zone.ts";

@@ -41,8 +41,7 @@ import { type Route, Router } from "./router.ts";
 import { ACME_TLS_ALPN, refuseHttp, serveHttp } from "./serve_http.ts";
 import type { MailSettings } from "./_mail_settings.ts";
 
-/** The HTTP listener kinds. */
-export type HttpListenerKind = "http" | "https";
+import type { HttpListenerKind } from "../config/config.ts";
 
 /** An address to listen on. */
 export interface HttpAddress {

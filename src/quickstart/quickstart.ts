@@ -21,7 +21,7 @@ import { syncDir } from "../fs/durable.ts";
 import { pathExists } from "../fs/path_exists.ts";
 import { writeNewFile } from "../fs/write_new_file.ts";
 import { AddressSyntaxError, canonicalDomain } from "../smtp/address.ts";
-import { ensureCertificateKey } from "../tls/acme_files.ts";
+import { ensureCertificateKey } from "../tls/cert_key.ts";
 import { quickstartConfig } from "./quickstart_config.ts";
 
 /** A quickstart that cannot go ahead; the message says why and what to do. */

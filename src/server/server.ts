@@ -7,7 +7,6 @@
  * @module
  */
 
-import type tls from "node:tls";
 import type { Config, ListenerKind } from "../config/config.ts";
 import { AccountStore } from "../accounts/store.ts";
 import { MaildirStore } from "../delivery/maildir.ts";
@@ -15,7 +14,11 @@ import { Spool } from "../delivery/spool.ts";
 import { Router } from "../delivery/router.ts";
 import { log } from "../log/logger.ts";
 import { closingReply } from "../smtp/reply.ts";
-import { loadTlsMaterial, secureContext } from "../tls/certificate.ts";
+import { CertManager } from "../tls/cert_manager.ts";
+import { certificateNames } from "../tls/certificate_names.ts";
+import { acmeIssuer } from "../acme/acme_issuer.ts";
+import { ChallengeStore } from "../acme/challenges.ts";
+import { notifyPostmaster } from "../alerts/postmaster_notice.ts";
 import { Session } from "./session.ts";
 import { Transport } from "./transport.ts";
 import type { Connection } from "../listen/connection.ts";
@@ -37,10 +40,11 @@ import { activeSigningKeys, type DkimSigningKey, loadOrCreateDomainKeys } from "
 import { inCidr } from "../net/cidr.ts";
 import { ImapService } from "../imap/server.ts";
 import { MailRegistry } from "../imap/store/mod.ts";
-import type { ImapListenerKind } from "../config/config.ts";
+import type { HttpListenerKind, ImapListenerKind } from "../config/config.ts";
+import { HttpService } from "../http/server.ts";
 
 /** A bound listener (SMTP or IMAP). */
-export type BoundAddress = Bound<ListenerKind | ImapListenerKind>;
+export type BoundAddress = Bound<ListenerKind | ImapListenerKind | HttpListenerKind>;
 
 interface Snapshot {
   config: Config;
@@ -66,16 +70,18 @@ export class SmtpServer {
   readonly #guard: AuthGuard;
   readonly #worker: DeliveryWorker;
   readonly #spool: Spool;
-  readonly #tls: TlsContext;
+  readonly #tls = new TlsContext();
+  readonly #challenges = new ChallengeStore();
+  #certs: CertManager | null = null;
   readonly #listeners: ListenerGroup<ListenerKind>;
   /** The accounts' mail as IMAP sees it; SMTP delivery wakes its sessions. */
   readonly #registry: MailRegistry;
   #imap: ImapService | null = null;
+  #http: HttpService | null = null;
   readonly #log = log("server");
 
   private constructor(
     snap: Snapshot,
-    tls: tls.SecureContext,
     accounts: AccountStore,
     queue: QueueStore,
     rates: RateLimiter,
@@ -95,7 +101,6 @@ export class SmtpServer {
     this.#queue = queue;
     this.#rates = rates;
     this.#guard = new AuthGuard(snap.config.auth);
-    this.#tls = new TlsContext(tls);
     this.#listeners = new ListenerGroup({
       protocol: (conn, listener) => this.#connection(conn, listener.kind),
       limits: limitsOf(snap.config),
@@ -122,15 +127,8 @@ export class SmtpServer {
     return this.#worker;
   }
 
-  // The TLS context is built with the snapshot (a bad certificate fails the reload) and goes
-  // into the TlsContext only when the whole snapshot is good.
-  static async #snapshot(
-    config: Config,
-    accounts: AccountStore,
-  ): Promise<{ snap: Snapshot; tls: tls.SecureContext }> {
-    const { material } = await loadTlsMaterial(config);
-    const tls = secureContext(material);
-    const snap: Snapshot = {
+  static async #snapshot(config: Config, accounts: AccountStore): Promise<Snapshot> {
+    return {
       config,
       router: new Router(config, accounts),
       resolver: await makeResolver(config.dns),
@@ -145,20 +143,18 @@ export class SmtpServer {
         ),
       ),
     };
-    return { snap, tls };
   }
 
   /** Open the data directory and bind every listener. */
   static async start(config: Config): Promise<SmtpServer> {
     const accounts = await AccountStore.open(config.dataDir);
-    const { snap, tls } = await SmtpServer.#snapshot(config, accounts);
+    const snap = await SmtpServer.#snapshot(config, accounts);
     const queue = await QueueStore.open(config.dataDir);
     // One Maildir writer for the life of the process, like the spool that feeds it.
     const maildir = new MaildirStore(join(config.dataDir, "mail"), config.hostname);
     let kick = () => {};
     const server = new SmtpServer(
       snap,
-      tls,
       accounts,
       queue,
       await RateLimiter.open(config.dataDir, config.rateLimits),
@@ -175,6 +171,28 @@ export class SmtpServer {
     );
     kick = () => server.#worker.kick();
     try {
+      // The certificate first (stored, configured or self-signed: never waiting for a CA);
+      // ACME orders run in the background and swap it into every TLS listener.
+      server.#certs = await CertManager.start({
+        config,
+        tls: server.#tls,
+        issuer: (c) => acmeIssuer(c, { challenges: server.#challenges }),
+        names: (c) => certificateNames(c, server.#snap.resolver),
+        notify: async (subject, body) => {
+          const r = await notifyPostmaster(
+            { hostname: server.#snap.config.hostname, router: server.#snap.router, maildir },
+            subject,
+            body,
+          );
+          if (!r.delivered) {
+            server.#log.warning("{to} reaches no mailbox; notice not delivered: {subject}", {
+              event: "notice_undelivered",
+              to: r.to,
+              subject,
+            });
+          }
+        },
+      });
       for (const kind of ["smtp", "submission", "submissions"] as const) {
         for (const { host, port } of config.listen[kind]) {
           // RFC 8314 §3.3: the submissions listener (465) is TLS from the first byte.
@@ -188,6 +206,18 @@ export class SmtpServer {
         tls: server.#tls,
         registry: server.#registry,
       });
+      // ACME http-01 answers and client autoconfiguration (listen.http), the same over TLS and
+      // tls-alpn-01 (listen.https, RFC 8737).
+      if (config.listen.http.length > 0 || config.listen.https.length > 0) {
+        server.#http = await HttpService.start({
+          listen: { http: config.listen.http, https: config.listen.https },
+          hostname: config.hostname,
+          domains: config.domains,
+          tls: server.#tls,
+          challenges: server.#challenges,
+          limits: limitsOf(config),
+        });
+      }
     } catch (e) {
       await server.stop();
       throw e;
@@ -205,7 +235,21 @@ export class SmtpServer {
 
   /** The addresses actually bound (port 0 in the config becomes the real port). */
   get addresses(): readonly BoundAddress[] {
-    return [...this.#listeners.addresses, ...(this.#imap?.addresses ?? [])];
+    return [
+      ...this.#listeners.addresses,
+      ...(this.#imap?.addresses ?? []),
+      ...(this.#http?.addresses ?? []),
+    ];
+  }
+
+  /** The certificate manager (what is served, the ACME state). */
+  get certificates(): CertManager {
+    return this.#certs!;
+  }
+
+  /** The pending ACME challenge answers the HTTP listeners serve. */
+  get challenges(): ChallengeStore {
+    return this.#challenges;
   }
 
   /** The account store (shared with the CLI on first start). */
@@ -265,11 +309,17 @@ export class SmtpServer {
    */
   async reload(config: Config): Promise<void> {
     const old = this.#snap.config;
-    const { snap, tls } = await SmtpServer.#snapshot(config, this.#accounts);
+    const snap = await SmtpServer.#snapshot(config, this.#accounts);
+    // A bad certificate file fails the reload here, before anything has changed.
+    await this.#certs?.configure(config);
     this.#snap = snap;
-    this.#tls.replace(tls);
     this.#listeners.configure(limitsOf(config));
     this.#imap?.configure(config);
+    this.#http?.configure({
+      hostname: config.hostname,
+      domains: config.domains,
+      limits: limitsOf(config),
+    });
     this.#guard.configure(config.auth);
     this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
@@ -291,7 +341,12 @@ export class SmtpServer {
    */
   async stop(): Promise<void> {
     const graceMs = this.#snap.config.timeouts.shutdownSeconds * 1000;
-    await Promise.all([this.#listeners.stop(graceMs), this.#imap?.stop(graceMs)]);
+    await Promise.all([
+      this.#listeners.stop(graceMs),
+      this.#imap?.stop(graceMs),
+      this.#http?.stop(graceMs),
+    ]);
+    await this.#certs?.stop();
     await this.#registry.closeAll();
     await this.#worker.stop();
     await this.#spool.close(this.#snap.config.timeouts.shutdownSeconds * 1000);

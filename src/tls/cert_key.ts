@@ -9,6 +9,9 @@
 
 import { dirname } from "node:path";
 import { mkdirDurable, syncDir, writeDurably } from "../fs/durable.ts";
+import { pathExists } from "../fs/path_exists.ts";
+import { writeNewFile } from "../fs/write_new_file.ts";
+import { acmePaths } from "../acme/acme_state.ts";
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256" } as const;
 
@@ -59,22 +62,29 @@ export async function storeCertKey(path: string, key: CertKey): Promise<void> {
 }
 
 /**
- * The key at `path`, or a new one stored there when there is none.
- * @throws when the file holds no usable key (it is never replaced silently).
+ * Create the certificate key `<data_dir>/acme/cert-key.pem` unless it exists (`postie
+ * quickstart` does, so that the TLSA record can be published before the first certificate);
+ * an existing key is never replaced, also not one the server makes at the same moment.
+ *
+ * @returns its path, and whether it was created now.
  */
-export async function loadOrCreateCertKey(path: string): Promise<CertKey> {
-  let text: string;
+export async function ensureCertificateKey(
+  dataDir: string,
+): Promise<{ path: string; created: boolean }> {
+  const { dir, certKey } = acmePaths(dataDir);
+  await mkdirDurable(dir);
+  if (await pathExists(certKey)) return { path: certKey, created: false };
+  const tmp = `${certKey}.${crypto.randomUUID()}.tmp`;
+  await writeNewFile(tmp, (await generateCertKey()).pem, 0o600);
   try {
-    text = await Deno.readTextFile(path);
+    // A link fails when the name exists: a key made meanwhile is kept.
+    await Deno.link(tmp, certKey);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    const key = await generateCertKey();
-    await storeCertKey(path, key);
-    return key;
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    return { path: certKey, created: false };
+  } finally {
+    await Deno.remove(tmp);
   }
-  try {
-    return await importCertKey(text);
-  } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`);
-  }
+  await syncDir(dir);
+  return { path: certKey, created: true };
 }

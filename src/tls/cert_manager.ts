@@ -25,6 +25,7 @@ import type { Logger } from "../log/logger.ts";
 import { log as makeLog } from "../log/logger.ts";
 import type { TlsContext } from "../listen/tls_context.ts";
 import { loadTlsMaterial, secureContext, type TlsMaterial } from "./certificate.ts";
+import { type CertificateSource, servedCertificateFiles } from "./served_certificate.ts";
 import { generateCertKey, importCertKey, storeCertKey } from "./cert_key.ts";
 import { mkdirDurable, syncDir, writeDurably } from "../fs/durable.ts";
 import {
@@ -59,8 +60,7 @@ export interface Issuer {
 
 /** The certificate being served, as `postie check` and the tests see it. */
 export interface ServedCertificate {
-  /** "acme", "file" or "self-signed". */
-  kind: "acme" | "file" | "self-signed";
+  kind: CertificateSource;
   source: string;
   names: string[];
   notBefore: Date;
@@ -174,56 +174,50 @@ export class CertManager {
   }
 
   async #apply(config: Config): Promise<void> {
-    const paths = acmePaths(config.dataDir);
-    if (config.tls.certFile && config.tls.keyFile) {
-      const files = [config.tls.certFile, config.tls.keyFile];
-      const sig = await fileSignature(files);
+    const files = await servedCertificateFiles(config, { now: this.#now() });
+    if (files.source === "tls_files") {
+      const sig = await fileSignature([files.certFile, files.keyFile]);
       const { material } = await loadTlsMaterial(config);
-      this.#serve("file", material);
+      this.#serve("tls_files", material);
       this.#fileSig = sig;
       return;
     }
     if (config.acme) {
-      this.#state = await readAcmeState(config.dataDir);
-      const stored = await this.#storedAcme(paths.cert, paths.certKey);
-      if (stored) {
-        this.#serve("acme", stored);
-        this.#renewAt = await this.#renewalTimeOf(config, stored.certPem);
+      this.#state = await readAcmeState(config.dataDir).catch((e) => {
+        this.#log.warning("ACME state not readable, starting afresh: {error}", {
+          event: "acme",
+          error: (e as Error).message,
+        });
+        return undefined;
+      }) ?? { names: [], failures: 0 };
+    }
+    if (files.source === "acme") {
+      try {
+        const material = {
+          certPem: await Deno.readTextFile(files.certFile),
+          keyPem: await Deno.readTextFile(files.keyFile),
+          source: files.certFile,
+        };
+        this.#serve("acme", material);
+        this.#renewAt = await this.#renewalTimeOf(config, material.certPem);
         return;
+      } catch (e) {
+        // A key that does not match (a crash between the two writes): order again.
+        this.#log.warning("stored ACME certificate not usable: {error}", {
+          event: "acme",
+          error: (e as Error).message,
+        });
       }
     }
-    const { material, generated } = await loadTlsMaterial(config);
+    const { material, generated } = await loadTlsMaterial({ ...config, tls: {} });
     if (generated) {
       this.#log.info("generated a self-signed certificate in {path}", {
         event: "tls",
         path: material.source,
       });
     }
-    this.#serve("self-signed", material);
+    this.#serve("self_signed", material);
     this.#renewAt = null;
-  }
-
-  // A stored ACME certificate that is still valid and matches its key, or null.
-  async #storedAcme(certPath: string, keyPath: string): Promise<TlsMaterial | null> {
-    let material: TlsMaterial;
-    try {
-      material = {
-        certPem: await Deno.readTextFile(certPath),
-        keyPem: await Deno.readTextFile(keyPath),
-        source: certPath,
-      };
-      secureContext(material); // a key that does not match (a crash between the two) fails here
-      if (describeChain(material.certPem).notAfter.getTime() <= this.#now().getTime()) return null;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) {
-        this.#log.warning("stored ACME certificate not usable: {error}", {
-          event: "acme",
-          error: (e as Error).message,
-        });
-      }
-      return null;
-    }
-    return material;
   }
 
   #serve(kind: ServedCertificate["kind"], m: TlsMaterial): void {
@@ -262,7 +256,7 @@ export class CertManager {
       this.#fileSig = sig;
       try {
         const { material } = await loadTlsMaterial(config);
-        this.#serve("file", material);
+        this.#serve("tls_files", material);
         this.#log.info("certificate files changed; serving {names} until {notAfter}", {
           event: "tls_reloaded",
           names: this.#served?.names.join(","),

@@ -95,7 +95,7 @@ Deno.test("CertManager: self-signed at once, the ACME certificate swapped in whe
       assert.deepEqual(m.served?.names, ["mx.a.example", "autoconfig.a.example"]);
       assert.equal(m.served?.issuer, "CN=postie test CA");
       assert.equal(calls.length, 1);
-      const st = await readAcmeState(dir);
+      const st = (await readAcmeState(dir))!;
       assert.equal(st.failures, 0);
       assert.ok(st.lastSuccess);
       const mode = (await Deno.stat(acmePaths(dir).certKey)).mode! & 0o777;
@@ -167,11 +167,11 @@ Deno.test("CertManager: failures are recorded, paused, and the postmaster told a
     const m = await start(acmeConfig(dir), issuer, { now: () => now, notices });
     try {
       await until(() => m.state.failures === 1);
-      assert.equal(m.served?.kind, "self-signed");
+      assert.equal(m.served?.kind, "self_signed");
       // Inside the pause nothing is retried.
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(calls.length, 1);
-      const st = await readAcmeState(dir);
+      const st = (await readAcmeState(dir))!;
       assert.equal(st.lastError?.detail, "Connection refused to 203.0.113.1:80");
       assert.equal(st.nextAttempt, "2026-12-01T00:05:00.000Z");
       assert.equal(notices.length, 0);

@@ -21,7 +21,7 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { pathExists } from "../fs/path_exists.ts";
-import { acmeFiles } from "./acme_files.ts";
+import { acmePaths } from "../acme/acme_state.ts";
 
 /** Where the served certificate comes from. */
 export type CertificateSource = "tls_files" | "acme" | "self_signed";
@@ -122,7 +122,7 @@ async function usableAcmeCertificate(
   now: Date,
 ): Promise<CertificateDescription | undefined> {
   if (!config.acme) return undefined;
-  const files = acmeFiles(config.dataDir);
+  const files = acmePaths(config.dataDir);
   let pem: string;
   try {
     pem = await Deno.readTextFile(files.cert);
@@ -130,7 +130,7 @@ async function usableAcmeCertificate(
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
-  if (!(await pathExists(files.key))) return undefined;
+  if (!(await pathExists(files.certKey))) return undefined;
   // A damaged file is not served; the self-signed one is, and `postie check` says why.
   const d = await describeCertificate(pem, { source: "acme", certFile: files.cert }).catch(
     () => undefined,
@@ -154,8 +154,8 @@ export async function servedCertificateFiles(
     return { source: "tls_files", certFile: config.tls.certFile, keyFile: config.tls.keyFile };
   }
   if (await usableAcmeCertificate(config, options.now ?? new Date())) {
-    const files = acmeFiles(config.dataDir);
-    return { source: "acme", certFile: files.cert, keyFile: files.key };
+    const files = acmePaths(config.dataDir);
+    return { source: "acme", certFile: files.cert, keyFile: files.certKey };
   }
   return { source: "self_signed", ...selfSignedFiles(config.dataDir) };
 }
@@ -201,7 +201,7 @@ export async function pinnedKey(
   options: ServedCertificateOptions = {},
 ): Promise<PinnedKey | undefined> {
   if (config.acme && !config.tls.certFile) {
-    const file = acmeFiles(config.dataDir).key;
+    const file = acmePaths(config.dataDir).certKey;
     try {
       return {
         spkiSha256: await keySpkiSha256(await Deno.readTextFile(file)),

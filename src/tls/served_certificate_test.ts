@@ -6,7 +6,8 @@ import {
   makeCertificate,
   withTempDir,
 } from "../../tests/support/test_certificates.ts";
-import { acmeFiles, ensureCertificateKey } from "./acme_files.ts";
+import { acmePaths } from "../acme/acme_state.ts";
+import { ensureCertificateKey } from "./cert_key.ts";
 import { generateSelfSigned } from "./certificate.ts";
 import {
   describeCertificate,
@@ -51,7 +52,7 @@ Deno.test("describeCertificate() reads names, issuer, validity and the SPKI dige
 
 Deno.test("servedCertificateFiles() prefers tls files, then a valid ACME certificate, then self-signed", async () => {
   await withTempDir(async (dir) => {
-    const files = acmeFiles(dir);
+    const files = acmePaths(dir);
     // tls.cert_file wins.
     const tlsConfig = config(dir, { tls: { cert_file: "c.pem", key_file: "k.pem" } });
     assert.deepEqual(await servedCertificateFiles(tlsConfig), {
@@ -74,7 +75,7 @@ Deno.test("servedCertificateFiles() prefers tls files, then a valid ACME certifi
     assert.deepEqual(await servedCertificateFiles(acme), {
       source: "acme",
       certFile: files.cert,
-      keyFile: files.key,
+      keyFile: files.certKey,
     });
     const d = await describeServedCertificate(acme);
     assert.equal(d?.source, "acme");

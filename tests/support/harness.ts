@@ -26,6 +26,8 @@ export interface TestServerOptions {
   accounts?: string[];
   /** Use this data directory instead of a new temporary one. */
   dataDir?: string;
+  /** Use this DNS server (the caller closes it) instead of a new one. */
+  dns?: TestDnsServer;
 }
 
 /** A running test server. */
@@ -67,7 +69,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     loggingReady = true;
   }
   const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "postie-test-" });
-  const dns = await TestDnsServer.start();
+  const dns = opts.dns ?? await TestDnsServer.start();
   const doc: Record<string, unknown> = {
     hostname: "mx.example.test",
     data_dir: dataDir,
@@ -114,7 +116,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     },
     async close() {
       await server.stop();
-      await dns.close();
+      if (!opts.dns) await dns.close();
       if (!opts.dataDir) await Deno.remove(dataDir, { recursive: true });
     },
   };

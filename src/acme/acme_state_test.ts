@@ -1,20 +1,21 @@
 import assert from "node:assert/strict";
 import { withTempDir } from "../../tests/support/test_certificates.ts";
 import { createPrivateKey } from "node:crypto";
-import { acmeFiles, ensureCertificateKey, readAcmeAccount, readAcmeState } from "./acme_files.ts";
+import { acmePaths, readAcmeAccount, readAcmeState } from "./acme_state.ts";
+import { ensureCertificateKey } from "../tls/cert_key.ts";
 
 Deno.test("ensureCertificateKey() makes a P-256 PKCS#8 key once, mode 0600, and keeps it", async () => {
   await withTempDir(async (dir) => {
     const first = await ensureCertificateKey(dir);
     assert.equal(first.created, true);
-    assert.equal(first.path, acmeFiles(dir).key);
+    assert.equal(first.path, acmePaths(dir).certKey);
     const pem = await Deno.readTextFile(first.path);
     assert.match(pem, /^-----BEGIN PRIVATE KEY-----\n/);
     const key = createPrivateKey(pem);
     assert.equal(key.asymmetricKeyType, "ec");
     assert.equal(key.asymmetricKeyDetails?.namedCurve, "prime256v1");
     assert.equal((await Deno.stat(first.path)).mode! & 0o777, 0o600);
-    assert.equal((await Deno.stat(acmeFiles(dir).dir)).mode! & 0o777, 0o700);
+    assert.equal((await Deno.stat(acmePaths(dir).dir)).mode! & 0o777, 0o700);
     const mtime = (await Deno.stat(first.path)).mtime;
     const second = await ensureCertificateKey(dir);
     assert.equal(second.created, false);
@@ -22,7 +23,7 @@ Deno.test("ensureCertificateKey() makes a P-256 PKCS#8 key once, mode 0600, and 
     assert.deepEqual((await Deno.stat(first.path)).mtime, mtime);
     // No temporary file is left behind.
     const names = [];
-    for await (const e of Deno.readDir(acmeFiles(dir).dir)) names.push(e.name);
+    for await (const e of Deno.readDir(acmePaths(dir).dir)) names.push(e.name);
     assert.deepEqual(names, ["cert-key.pem"]);
   });
 });
@@ -31,7 +32,7 @@ Deno.test("readAcmeAccount() and readAcmeState() read the files, or undefined wi
   await withTempDir(async (dir) => {
     assert.equal(await readAcmeAccount(dir), undefined);
     assert.equal(await readAcmeState(dir), undefined);
-    const f = acmeFiles(dir);
+    const f = acmePaths(dir);
     await Deno.mkdir(f.dir);
     await Deno.writeTextFile(
       f.account,
