@@ -8,6 +8,8 @@
  * @module
  */
 
+import { concat as joinBytes } from "../util/bytes.ts";
+
 /** The hash length of SHA-256, the hash of TLS_AES_128_GCM_SHA256. */
 export const HASH_LENGTH = 32;
 const KEY_LENGTH = 16;
@@ -20,16 +22,9 @@ const MAX_PLAINTEXT = 1 << 14;
 /** RFC 8446 §5.1: ContentType application_data, the outer type of every protected record. */
 export const CONTENT_APPLICATION_DATA = 23;
 
-/** Concatenate byte strings. */
-export function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** Concatenate byte strings (as WebCrypto takes them). */
+export const concat = (...parts: Uint8Array[]): Uint8Array<ArrayBuffer> =>
+  joinBytes(parts) as Uint8Array<ArrayBuffer>;
 
 /** SHA-256 of `data` (the Transcript-Hash of §4.4.1 when `data` is the messages so far). */
 export async function sha256(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {

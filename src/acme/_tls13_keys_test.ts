@@ -59,6 +59,12 @@ const CLIENT_FINISHED_RECORD = hex(
     "1caeacab6867d726c40546",
 );
 
+/** The key and IV of `secret` are the trace's (RFC 8446 §7.3). */
+async function assertTrafficKeys(secret: Uint8Array, key: string, iv: string): Promise<void> {
+  const keys = await trafficKeys(secret);
+  assert.deepEqual([toHex(keys.key), toHex(keys.iv)], [key, iv]);
+}
+
 Deno.test("handshakeSecrets() gives RFC 8448 §3's handshake traffic secrets, keys and IVs", async () => {
   const helloHash = await sha256(concat(CLIENT_HELLO, SERVER_HELLO));
   assert.equal(
@@ -72,12 +78,8 @@ Deno.test("handshakeSecrets() gives RFC 8448 §3's handshake traffic secrets, ke
   );
   assert.equal(toHex(s.client), "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21");
   assert.equal(toHex(s.server), "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38");
-  const server = await trafficKeys(s.server);
-  assert.equal(toHex(server.key), "3fce516009c21727d0f2e4e86ee403bc");
-  assert.equal(toHex(server.iv), "5d313eb2671276ee13000b30");
-  const client = await trafficKeys(s.client);
-  assert.equal(toHex(client.key), "dbfaa693d1762c5b666af5d950258d01");
-  assert.equal(toHex(client.iv), "5bd3c71b836e0b76bb73265f");
+  await assertTrafficKeys(s.server, "3fce516009c21727d0f2e4e86ee403bc", "5d313eb2671276ee13000b30");
+  await assertTrafficKeys(s.client, "dbfaa693d1762c5b666af5d950258d01", "5bd3c71b836e0b76bb73265f");
 });
 
 Deno.test("applicationSecrets() and trafficKeys() give RFC 8448 §3's master and application values", async () => {
@@ -96,12 +98,8 @@ Deno.test("applicationSecrets() and trafficKeys() give RFC 8448 §3's master and
   assert.equal(toHex(s.master), "18df06843d13a08bf2a449844c5f8a478001bc4d4c627984d5a41da8d0402919");
   assert.equal(toHex(s.client), "9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5");
   assert.equal(toHex(s.server), "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643");
-  const server = await trafficKeys(s.server);
-  assert.equal(toHex(server.key), "9f02283b6c9c07efc26bb9f2ac92e356");
-  assert.equal(toHex(server.iv), "cf782b88dd83549aadf1e984");
-  const client = await trafficKeys(s.client);
-  assert.equal(toHex(client.key), "17422dda596ed5d9acd890e3c63f5051");
-  assert.equal(toHex(client.iv), "5b78923dee08579033e523d9");
+  await assertTrafficKeys(s.server, "9f02283b6c9c07efc26bb9f2ac92e356", "cf782b88dd83549aadf1e984");
+  await assertTrafficKeys(s.client, "17422dda596ed5d9acd890e3c63f5051", "5b78923dee08579033e523d9");
 });
 
 Deno.test("finishedVerifyData() gives RFC 8448 §3's server and client Finished", async () => {
