@@ -7,17 +7,17 @@
  *   key authorization as `text/plain`.
  * - tls-alpn-01 (RFC 8737 §3): a TLS handshake that offers only the ALPN protocol `acme-tls/1`
  *   with the name in SNI gets the self-signed certificate carrying the `acmeIdentifier`
- *   extension for that name.
+ *   extension for that name, from postie's own TLS 1.3 responder (tls_alpn_responder.ts).
  *
  * @module
  */
 
-import type tls from "node:tls";
+import type { TlsAlpnChallenge } from "./tls_alpn_responder.ts";
 
 /** The pending challenge answers; see the module documentation. */
 export class ChallengeStore {
   readonly #http = new Map<string, string>();
-  readonly #alpn = new Map<string, tls.SecureContext>();
+  readonly #alpn = new Map<string, TlsAlpnChallenge>();
 
   /** Answer `GET /.well-known/acme-challenge/<token>` with `keyAuthorization`. */
   setHttp(token: string, keyAuthorization: string): void {
@@ -34,13 +34,16 @@ export class ChallengeStore {
     this.#http.delete(token);
   }
 
-  /** Serve `context` (the acmeIdentifier certificate) to `acme-tls/1` handshakes for `name`. */
-  setTlsAlpn(name: string, context: tls.SecureContext): void {
-    this.#alpn.set(name.toLowerCase(), context);
+  /**
+   * Serve `challenge` (the acmeIdentifier certificate and its key) to `acme-tls/1` handshakes
+   * for `name`.
+   */
+  setTlsAlpn(name: string, challenge: TlsAlpnChallenge): void {
+    this.#alpn.set(name.toLowerCase(), challenge);
   }
 
-  /** The tls-alpn-01 context for `name` (case-insensitive), if that challenge is pending. */
-  tlsAlpn(name: string): tls.SecureContext | undefined {
+  /** The tls-alpn-01 challenge for `name` (case-insensitive), if it is pending. */
+  tlsAlpn(name: string): TlsAlpnChallenge | undefined {
     return this.#alpn.get(name.toLowerCase());
   }
 

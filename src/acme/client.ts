@@ -276,7 +276,7 @@ export class AcmeClient {
     if (req.challenge === "http-01") {
       req.challenges.setHttp(challenge.token, keyAuth);
     } else {
-      req.challenges.setTlsAlpn(name, (await tlsAlpnCertificate(name, keyAuth)).secureContext);
+      req.challenges.setTlsAlpn(name, await tlsAlpnCertificate(name, keyAuth));
     }
     try {
       this.#log.info("ACME order {order}: validating {name} by {challenge}", {

@@ -6,27 +6,24 @@
  *
  * Beware: Deno's TLS is rustls, whose certificate parser (webpki) refuses any certificate with an
  * unknown critical extension (`UnsupportedCriticalExtension`), and the acmeIdentifier extension
- * must be critical (RFC 8737 §3; pebble and Boulder check it). So `new tls.TLSSocket(...)` with
- * this SecureContext fails in Deno 2.9 ("unsupported protocol"), as does `Deno.listenTls`; a
- * server has to hand the handshake to a TLS stack that accepts it. Deno's SecureContext keeps the
- * PEMs it was made from (`cert`, `key`), which is how the interop test gives them to
- * `openssl s_server`.
+ * must be critical (RFC 8737 §3; pebble and Boulder check it). So no node:tls SecureContext is
+ * made of it: postie's own TLS 1.3 responder (tls_alpn_responder.ts) serves the DER certificate
+ * and signs with the CryptoKey.
  *
  * @module
  */
 
 import "reflect-metadata"; // required by @peculiar/x509's dependency injection
 import * as x509 from "@peculiar/x509";
-import tls from "node:tls";
+import type { TlsAlpnChallenge } from "./tls_alpn_responder.ts";
 
 /** id-pe-acmeIdentifier (RFC 8737 §6.1). */
 export const ACME_IDENTIFIER_OID = "1.3.6.1.5.5.7.1.31";
 
-/** The challenge certificate and its key, PEM, and a TLS context serving them. */
-export interface TlsAlpnCertificate {
+/** The challenge certificate and its key: PEM, and as the responder uses them. */
+export interface TlsAlpnCertificate extends TlsAlpnChallenge {
   certPem: string;
   keyPem: string;
-  secureContext: tls.SecureContext;
 }
 
 function pem(label: string, der: ArrayBuffer): string {
@@ -77,10 +74,5 @@ export async function tlsAlpnCertificate(
   });
   const certPem = cert.toString("pem") + "\n";
   const keyPem = pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-  const secureContext = tls.createSecureContext({
-    cert: certPem,
-    key: keyPem,
-    minVersion: "TLSv1.2",
-  });
-  return { certPem, keyPem, secureContext };
+  return { certPem, keyPem, certDer: new Uint8Array(cert.rawData), privateKey: keys.privateKey };
 }

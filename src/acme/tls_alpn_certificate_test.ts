@@ -20,5 +20,7 @@ Deno.test("tlsAlpnCertificate() is self-signed for the name only, with a critica
   // DER: OCTET STRING (0x04), length 32, the digest.
   assert.deepEqual(new Uint8Array(ext.value), new Uint8Array([0x04, 0x20, ...digest]));
   assert.match(made.keyPem, /^-----BEGIN PRIVATE KEY-----\n/);
-  assert.ok(made.secureContext);
+  assert.deepEqual(made.certDer, new Uint8Array(cert.rawData));
+  assert.deepEqual(made.privateKey.algorithm, { name: "ECDSA", namedCurve: "P-256" });
+  assert.deepEqual(made.privateKey.usages, ["sign"]);
 });

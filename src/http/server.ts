@@ -9,12 +9,13 @@
  *   else 404; on HTTPS 404. Later features add routes with {@link HttpService.route}.
  *
  * On HTTPS the handshake is chosen per ClientHello (RFC 8737 §3): a hello offering
- * `acme-tls/1` for a name with a pending tls-alpn-01 challenge gets that challenge's
- * certificate and the connection closes after the handshake; every other hello gets the
- * {@link TlsContext} certificate with ALPN `http/1.1`. Without a certificate (before the first
- * one is issued) only tls-alpn-01 handshakes succeed. Caveat: Deno 2.9.6's TLS (rustls) will
- * not serve a certificate with an unknown critical extension, and RFC 8737 §3 makes
- * acmeIdentifier critical, so until Deno changes the challenge handshake fails (http-01 works).
+ * `acme-tls/1` for a name with a pending tls-alpn-01 challenge is answered by postie's own
+ * TLS 1.3 responder (src/acme/tls_alpn_responder.ts) with that challenge's certificate, and the
+ * connection closes after the handshake; every other hello gets the {@link TlsContext}
+ * certificate with ALPN `http/1.1` from node:tls. (Deno 2.9.6's TLS, rustls, will not serve a
+ * certificate with an unknown critical extension, and RFC 8737 §3 makes acmeIdentifier
+ * critical: hence the responder.) Without a certificate (before the first one is issued) only
+ * tls-alpn-01 handshakes succeed.
  *
  * A connection over the limits gets a 503 on HTTP; on HTTPS, where no cleartext answer makes
  * sense, it is closed.
@@ -23,6 +24,7 @@
  */
 
 import type { ChallengeStore } from "../acme/challenges.ts";
+import { respondTlsAlpn, type TlsAlpnChallenge } from "../acme/tls_alpn_responder.ts";
 import type { Connection } from "../listen/connection.ts";
 import {
   type BoundAddress,
@@ -166,12 +168,35 @@ export class HttpService {
   // RFC 8737 §3: the challenge certificate for an `acme-tls/1` hello naming a pending name.
   #selectTls: TlsSelector = (hello) => {
     if (hello?.serverName !== undefined && hello.alpn.includes(ACME_TLS_ALPN)) {
-      const context = this.#o.challenges.tlsAlpn(hello.serverName);
-      if (context) return { context, alpn: [ACME_TLS_ALPN] };
+      const name = hello.serverName;
+      const challenge = this.#o.challenges.tlsAlpn(name);
+      if (challenge) {
+        return { respond: (conn, deadline) => this.#tlsAlpn(conn, name, challenge, deadline) };
+      }
     }
     const context = this.#o.tls.current;
     return context ? { context, alpn: ["http/1.1"] } : null;
   };
+
+  // RFC 8737 §3: the validation handshake, and nothing after it.
+  async #tlsAlpn(
+    conn: Connection,
+    name: string,
+    challenge: TlsAlpnChallenge,
+    deadline: number,
+  ): Promise<void> {
+    const outcome = await respondTlsAlpn(conn, challenge, deadline);
+    const fields = { event: "acme_tls_alpn", name, peer: conn.peer.address };
+    if (outcome.ok) this.#log.info("tls-alpn-01 handshake done for {name}", fields);
+    else {
+      this.#log.info("tls-alpn-01 handshake for {name} failed: {reason}", {
+        ...fields,
+        reason: outcome.reason,
+        alert: outcome.alert,
+        fromPeer: outcome.fromPeer ?? false,
+      });
+    }
+  }
 
   // RFC 8555 §8.3: the key authorization, for any host.
   #challenge = (req: HttpRequest): HttpResponse => {

@@ -10,10 +10,12 @@ import { exchange, get, HOSTNAME, startTestService } from "./_testing.ts";
 const ACME_IDENTIFIER = "1.3.6.1.5.5.7.1.31";
 
 /**
- * A tls-alpn-01 certificate for `name` (RFC 8737 §3), and its context. RFC 8737 makes the
+ * A tls-alpn-01 certificate for `name` (RFC 8737 §3), its key, and PEMs. RFC 8737 makes the
  * acmeIdentifier extension critical; Deno 2.9.6's TLS (rustls) refuses to serve a certificate
- * with an unknown critical extension (see the last test), so the tests of the listener's
- * choice use a non-critical one.
+ * with an unknown critical extension (see the last test), which is why postie has its own
+ * responder, and its TLS client refuses such a certificate too, so the tests of the listener's
+ * choice that handshake with node:tls use a non-critical one (tests/interop/acme_tls_alpn_test.ts
+ * shows openssl the real one).
  */
 async function challengeCertificate(name: string, keyAuthorization: string, critical = false) {
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
@@ -36,7 +38,12 @@ async function challengeCertificate(name: string, keyAuthorization: string, crit
   });
   const key = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
   const keyPem = x509.PemConverter.encode(key, "PRIVATE KEY");
-  return { value, context: tls.createSecureContext({ cert: cert.toString("pem"), key: keyPem }) };
+  return {
+    value,
+    challenge: { certDer: new Uint8Array(cert.rawData), privateKey: keys.privateKey },
+    certPem: cert.toString("pem"),
+    keyPem,
+  };
 }
 
 interface Handshake {
@@ -122,7 +129,7 @@ Deno.test("HttpService serves http-01 answers over HTTP and HTTPS, for any host"
 Deno.test("HttpService: an acme-tls/1 hello gets the challenge certificate, others the normal one", async () => {
   const t = await startTestService();
   const challenge = await challengeCertificate(HOSTNAME, "token.thumb");
-  t.challenges.setTlsAlpn(HOSTNAME.toUpperCase(), challenge.context);
+  t.challenges.setTlsAlpn(HOSTNAME.toUpperCase(), challenge.challenge);
   try {
     const acme = await handshake(t.httpsPort, HOSTNAME, [ACME_TLS_ALPN]);
     assert.equal(acme.alpn, ACME_TLS_ALPN);
@@ -152,7 +159,7 @@ Deno.test("HttpService: an acme-tls/1 hello gets the challenge certificate, othe
 Deno.test("HttpService without a certificate answers only tls-alpn-01 handshakes", async () => {
   const t = await startTestService({ tls: new TlsContext(null) });
   const challenge = await challengeCertificate(HOSTNAME, "k");
-  t.challenges.setTlsAlpn(HOSTNAME, challenge.context);
+  t.challenges.setTlsAlpn(HOSTNAME, challenge.challenge);
   try {
     const acme = await handshake(t.httpsPort, HOSTNAME, [ACME_TLS_ALPN]);
     assert.ok(acme.cert.getExtension(ACME_IDENTIFIER));
@@ -241,16 +248,19 @@ Deno.test("HttpService.stop closes idle connections at once and then refuses to 
   await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: t.httpPort }));
 });
 
-// A canary: when this fails, Deno serves RFC 8737 certificates and the non-critical stand-in
-// above can go. rustls's with_single_cert checks the certificate with webpki, which refuses
-// unknown critical extensions (UnsupportedCriticalExtension, rustls/webpki#281).
+// A canary: when this fails, Deno serves RFC 8737 certificates, and postie's own TLS 1.3
+// responder (src/acme/tls_alpn_responder.ts) could give way to node:tls. rustls's
+// with_single_cert checks the certificate with webpki, which refuses unknown critical
+// extensions (UnsupportedCriticalExtension, rustls/webpki#281).
 Deno.test("Deno's TLS cannot yet serve a certificate with a critical acmeIdentifier", async () => {
-  const t = await startTestService();
   const challenge = await challengeCertificate(HOSTNAME, "k", true);
-  t.challenges.setTlsAlpn(HOSTNAME, challenge.context);
+  const server = tls.createServer({ cert: challenge.certPem, key: challenge.keyPem });
+  server.on("tlsClientError", () => {});
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   try {
-    await assert.rejects(handshake(t.httpsPort, HOSTNAME, [ACME_TLS_ALPN]));
+    const port = (server.address() as { port: number }).port;
+    await assert.rejects(handshake(port, HOSTNAME, [ACME_TLS_ALPN]));
   } finally {
-    await t.service.stop(1000);
+    await new Promise((resolve) => server.close(resolve));
   }
 });

@@ -30,10 +30,14 @@ const HANDSHAKE_CLIENT_HELLO = 1;
 const EXT_SERVER_NAME = 0;
 const EXT_ALPN = 16;
 
-class Truncated extends Error {}
+/** A {@link TlsReader} ran past the end of its range (the input is truncated). */
+export class TlsTruncated extends Error {}
 
-/** A bounds-checked reader over a byte range. */
-class Reader {
+/**
+ * A bounds-checked reader over a byte range of TLS structures (RFC 8446 §3); also used by the
+ * tls-alpn-01 responder (src/acme/tls_alpn_responder.ts).
+ */
+export class TlsReader {
   #at: number;
   readonly #end: number;
   constructor(readonly bytes: Uint8Array, start = 0, end = bytes.length) {
@@ -44,22 +48,28 @@ class Reader {
     return this.#at >= this.#end;
   }
   uint(n: number): number {
-    if (this.#at + n > this.#end) throw new Truncated();
+    if (this.#at + n > this.#end) throw new TlsTruncated();
     let v = 0;
     for (let i = 0; i < n; i++) v = v * 256 + this.bytes[this.#at++]!;
     return v;
   }
   skip(n: number): void {
-    if (this.#at + n > this.#end) throw new Truncated();
+    if (this.#at + n > this.#end) throw new TlsTruncated();
     this.#at += n;
   }
   /** A sub-reader over a vector with an `n`-byte length prefix (RFC 8446 §3.4). */
-  vector(n: number): Reader {
+  vector(n: number): TlsReader {
     const len = this.uint(n);
-    if (this.#at + len > this.#end) throw new Truncated();
-    const sub = new Reader(this.bytes, this.#at, this.#at + len);
+    if (this.#at + len > this.#end) throw new TlsTruncated();
+    const sub = new TlsReader(this.bytes, this.#at, this.#at + len);
     this.#at += len;
     return sub;
+  }
+  /** The bytes left (a view), consumed. */
+  rest(): Uint8Array {
+    const out = this.bytes.subarray(this.#at, this.#end);
+    this.#at = this.#end;
+    return out;
   }
   text(): string {
     let s = "";
@@ -86,7 +96,7 @@ export function parseClientHello(bytes: Uint8Array): ClientHelloInfo | null {
   const total = firstRecordLength(bytes);
   if (total <= 0 || bytes.length < total) return null;
   try {
-    const record = new Reader(bytes, RECORD_HEADER, total);
+    const record = new TlsReader(bytes, RECORD_HEADER, total);
     // RFC 8446 §4: Handshake { msg_type; uint24 length; ClientHello }.
     if (record.uint(1) !== HANDSHAKE_CLIENT_HELLO) return null;
     const hello = record.vector(3);
@@ -112,13 +122,13 @@ export function parseClientHello(bytes: Uint8Array): ClientHelloInfo | null {
     if (info.serverName === undefined) delete info.serverName;
     return info;
   } catch (e) {
-    if (e instanceof Truncated) return null;
+    if (e instanceof TlsTruncated) return null;
     throw e;
   }
 }
 
 // RFC 6066 §3: ServerNameList { NameType name_type (0 = host_name); HostName <1..2^16-1> }.
-function serverName(data: Reader): string | undefined {
+function serverName(data: TlsReader): string | undefined {
   const list = data.vector(2);
   while (!list.done) {
     const type = list.uint(1);
@@ -129,7 +139,7 @@ function serverName(data: Reader): string | undefined {
 }
 
 // RFC 7301 §3.1: ProtocolNameList { ProtocolName <1..2^8-1> protocol_name_list<2..2^16-1> }.
-function protocols(data: Reader): string[] {
+function protocols(data: TlsReader): string[] {
   const list = data.vector(2);
   const out: string[] = [];
   while (!list.done) out.push(list.vector(1).text());

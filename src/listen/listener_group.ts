@@ -33,12 +33,18 @@ export interface ListenAddress<K extends string> {
   selectTls?: TlsSelector;
 }
 
-/** The handshake a {@link TlsSelector} chose. */
-export interface TlsChoice {
-  context: tls.SecureContext;
-  /** The ALPN protocols to offer (RFC 7301 §3.2). */
-  alpn?: string[];
-}
+/**
+ * The handshake a {@link TlsSelector} chose: node:tls with a context, or `respond`, which
+ * takes the connection over entirely (its ClientHello is unread, ready to be read again) and
+ * closes it; the protocol's `serve` is then not called (the tls-alpn-01 responder).
+ */
+export type TlsChoice =
+  | {
+    context: tls.SecureContext;
+    /** The ALPN protocols to offer (RFC 7301 §3.2). */
+    alpn?: string[];
+  }
+  | { respond: (conn: Connection, deadline: number) => Promise<void> };
 
 /** Chooses the handshake of one connection; null drops the connection (no TLS to offer). */
 export type TlsSelector = (hello: ClientHelloInfo | null) => TlsChoice | null;
@@ -241,6 +247,11 @@ export class ListenerGroup<K extends string> {
   ): Promise<boolean> {
     const deadline = Date.now() + this.#limits.handshakeTimeoutMs;
     const choice = select(await peekClientHello(conn, deadline));
+    if (choice && "respond" in choice) {
+      await choice.respond(conn, deadline);
+      conn.close();
+      return false;
+    }
     const left = deadline - Date.now();
     if (choice && left > 0) {
       const options = { alpn: choice.alpn, replayBuffered: true };

@@ -1,7 +1,8 @@
 /**
  * The ACME client against Debian's pebble: real issuance by http-01 and tls-alpn-01, with pebble
- * validating against minimal responders in this file that serve a ChallengeStore (the server's
- * own listeners are tested elsewhere), names resolved by the loopback TestDnsServer. Also: nonces
+ * validating http-01 against a minimal responder in this file and tls-alpn-01 against postie's
+ * own HTTPS listener (HttpService, whose TLS 1.3 responder serves the critical acmeIdentifier
+ * certificate), both serving one ChallengeStore, names resolved by the loopback TestDnsServer. Also: nonces
  * refused at random (badNonce retries), account reuse, External Account Binding, and a
  * challenge nobody answers.
  *
@@ -10,8 +11,6 @@
 
 import "reflect-metadata";
 import assert from "node:assert/strict";
-import net from "node:net";
-import type tls from "node:tls";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { loadOrCreateAccountKey } from "../../src/acme/account_key.ts";
@@ -19,6 +18,9 @@ import { AcmeProblem } from "../../src/acme/acme_problem.ts";
 import { ChallengeStore } from "../../src/acme/challenges.ts";
 import { AcmeClient, type ChallengeType } from "../../src/acme/client.ts";
 import { b64url } from "../../src/acme/jws.ts";
+import type { TlsAlpnChallenge } from "../../src/acme/tls_alpn_responder.ts";
+import { HttpService } from "../../src/http/server.ts";
+import { TlsContext } from "../../src/listen/tls_context.ts";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { type Pebble, type PebbleOptions, startPebble } from "../support/pebble.ts";
 import { freePort } from "../support/wait.ts";
@@ -29,7 +31,6 @@ const NAMES = ["mx.example.test", "autoconfig.example.test"];
 class CountingStore extends ChallengeStore {
   live = 0;
   served = 0;
-  readonly alpnNames = new Set<string>();
   override setHttp(token: string, keyAuthorization: string): void {
     this.live++;
     super.setHttp(token, keyAuthorization);
@@ -38,14 +39,18 @@ class CountingStore extends ChallengeStore {
     this.live--;
     super.deleteHttp(token);
   }
-  override setTlsAlpn(name: string, context: tls.SecureContext): void {
+  override setTlsAlpn(name: string, challenge: TlsAlpnChallenge): void {
     this.live++;
-    this.alpnNames.add(name);
-    super.setTlsAlpn(name, context);
+    super.setTlsAlpn(name, challenge);
+  }
+  /** Looked up by the HTTPS listener for each acme-tls/1 hello: counted as served. */
+  override tlsAlpn(name: string): TlsAlpnChallenge | undefined {
+    const challenge = super.tlsAlpn(name);
+    if (challenge) this.served++;
+    return challenge;
   }
   override deleteTlsAlpn(name: string): void {
     this.live--;
-    this.alpnNames.delete(name);
     super.deleteTlsAlpn(name);
   }
 }
@@ -62,88 +67,17 @@ function httpResponder(port: number, store: CountingStore): Deno.HttpServer {
 }
 
 /**
- * tls-alpn-01 (RFC 8737 §3): the acmeIdentifier certificate in a handshake that negotiates
- * `acme-tls/1`. Deno's TLS (rustls) refuses to serve a certificate with an unknown critical
- * extension (webpki: UnsupportedCriticalExtension), and acmeIdentifier must be critical, so
- * node:tls cannot serve it here: each connection is handed to a one-shot `openssl s_server`
- * serving the PEMs of the pending challenge's SecureContext (`-www`: it reads no standard input,
- * whose end would close the connection).
+ * tls-alpn-01 (RFC 8737 §3): postie's HTTPS listener, without a certificate of its own, so that
+ * it answers only `acme-tls/1` handshakes for pending challenges (with its TLS 1.3 responder).
  */
-async function tlsAlpnResponder(
-  port: number,
-  store: CountingStore,
-  dir: string,
-): Promise<net.Server> {
-  const sockets = new Set<net.Socket>();
-  const children = new Set<Deno.ChildProcess>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.pause();
-    socket.on("error", () => {});
-    socket.on("close", () => sockets.delete(socket));
-    void relayToOpenssl(socket, store, dir, children).catch(() => socket.destroy());
-  });
-  server.on("close", () => {
-    for (const s of sockets) s.destroy();
-    for (const c of children) c.kill();
-  });
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  return server;
-}
-
-async function relayToOpenssl(
-  socket: net.Socket,
-  store: CountingStore,
-  dir: string,
-  children: Set<Deno.ChildProcess>,
-): Promise<void> {
-  const [name, ...more] = store.alpnNames;
-  const context = name === undefined ? undefined : store.tlsAlpn(name);
-  if (!context || more.length > 0) throw new Error("not exactly one tls-alpn-01 challenge");
-  // Deno's SecureContext keeps the PEMs it was made from.
-  const { cert, key } = context as unknown as { cert: string; key: string };
-  await Deno.writeTextFile(join(dir, "alpn-cert.pem"), cert);
-  await Deno.writeTextFile(join(dir, "alpn-key.pem"), key);
-  const port = await freePort();
-  const child = new Deno.Command("openssl", {
-    args: [
-      ...[
-        "s_server",
-        "-accept",
-        `127.0.0.1:${port}`,
-        "-naccept",
-        "1",
-        "-www",
-        "-alpn",
-        "acme-tls/1",
-      ],
-      ...["-cert", join(dir, "alpn-cert.pem"), "-key", join(dir, "alpn-key.pem")],
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  children.add(child);
-  void child.status.then(() => children.delete(child));
-  // s_server prints ACCEPT once it listens.
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  for (let seen = ""; !seen.includes("ACCEPT");) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("openssl s_server did not start");
-    seen += value;
-  }
-  void (async () => {
-    while (!(await reader.read()).done) { /* drain */ }
-  })();
-  store.served++;
-  const upstream = net.connect(port, "127.0.0.1");
-  upstream.on("error", () => socket.destroy());
-  upstream.on("close", () => socket.destroy());
-  socket.on("close", () => upstream.destroy());
-  upstream.on("connect", () => {
-    socket.pipe(upstream);
-    upstream.pipe(socket);
-    socket.resume();
+function tlsAlpnResponder(port: number, store: CountingStore): Promise<HttpService> {
+  return HttpService.start({
+    listen: { http: [], https: [{ host: "127.0.0.1", port }] },
+    hostname: "mx.example.test",
+    domains: ["example.test"],
+    tls: new TlsContext(null),
+    challenges: store,
+    limits: { maxConnections: 20, maxConnectionsPerIp: 20, handshakeTimeoutMs: 10_000 },
   });
 }
 
@@ -181,7 +115,7 @@ async function withPebble(
   const store = new CountingStore();
   const dir = await Deno.makeTempDir({ prefix: "postie-acme-" });
   const http = opts.responders === false ? undefined : httpResponder(httpPort, store);
-  const alpn = opts.responders === false ? undefined : await tlsAlpnResponder(tlsPort, store, dir);
+  const alpn = opts.responders === false ? undefined : await tlsAlpnResponder(tlsPort, store);
   const clients: AcmeClient[] = [];
   let pebble: Pebble | undefined;
   try {
@@ -213,7 +147,7 @@ async function withPebble(
     for (const c of clients) c.close();
     await pebble?.stop();
     await http?.shutdown();
-    if (alpn) await new Promise((resolve) => alpn.close(resolve));
+    await alpn?.stop(1000);
     await dns.close();
     await Deno.remove(dir, { recursive: true });
   }

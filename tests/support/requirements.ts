@@ -75,7 +75,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     package: "openssl",
     usedBy:
-      "openssl s_client -starttls smtp; certificates for the Postfix peer and a stranger's for mbsync",
+      "openssl s_client -starttls smtp; certificates for the Postfix peer and a stranger's for mbsync; " +
+      "s_client -alpn acme-tls/1 -tls1_3 against the tls-alpn-01 responder",
     suite: "interop",
     programs: ["openssl"],
   },
