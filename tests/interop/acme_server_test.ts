@@ -171,7 +171,7 @@ async function issued(w: World): Promise<void> {
   );
 }
 
-for (const challenge of ["http-01"] as const) {
+for (const challenge of ["http-01", "tls-alpn-01"] as const) {
   Deno.test(`ACME ${challenge} against pebble (30% nonces refused): the certificate is served on every TLS listener`, async () => {
     const w = await world(challenge, { nonceRejectPercent: 30 });
     try {
