@@ -26,6 +26,12 @@ import { makeResolver } from "./src/dns/make.ts";
 import { quickstart, QuickstartError } from "./src/quickstart/quickstart.ts";
 import { join } from "node:path";
 import { requestAndAwaitRenewal } from "./src/tls/cert_renew_command.ts";
+import {
+  rotateSrsSecret,
+  SRS_SECRET_GRACE_DAYS,
+  SrsSecretsError,
+  srsSecretsPath,
+} from "./src/forward/srs_secrets.ts";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
 
@@ -49,6 +55,8 @@ Usage:
                                           does it; this waits for the outcome)
   postie dkim keygen DOMAIN [--selector S] [--config FILE]
                                           add DKIM keys (rotation: new keys sign from now on)
+  postie srs rotate [--config FILE]       new secret for forwarded senders (SRS); the old one
+                                          still verifies for 30 days
   postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
                                           try every open-relay trick against your server
   postie --help | --version
@@ -342,6 +350,22 @@ async function main(args: string[]): Promise<void> {
         say(
           "Publish the new records (postie dns), then restart or reload postie to sign with them.",
         );
+        return;
+      }
+      case "srs": {
+        if (sub !== "rotate" || rest.length > 0) {
+          fail("usage: postie srs rotate [--config FILE]", 2);
+        }
+        const config = await getConfig(values.config);
+        await rotateSrsSecret(config.dataDir).catch((e) =>
+          e instanceof SrsSecretsError ? fail(e.message) : Promise.reject(e)
+        );
+        say(`New SRS secret in ${srsSecretsPath(config.dataDir)}; it signs from now on.`);
+        say(
+          `The old secret still verifies for ${SRS_SECRET_GRACE_DAYS} days, so bounces to ` +
+            "addresses rewritten before now still reach their senders.",
+        );
+        say("A running server reads the file again on reload (SIGHUP) or restart.");
         return;
       }
       case "relay-check": {
