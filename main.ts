@@ -32,6 +32,7 @@ import {
   SrsSecretsError,
   srsSecretsPath,
 } from "./src/forward/srs_secrets.ts";
+import { forwardTarget } from "./src/forward/forward_target.ts";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
 
@@ -45,6 +46,9 @@ Usage:
   postie user passwd ADDRESS [--password-stdin] [--config FILE]
   postie user del ADDRESS [--config FILE]
   postie user list [--config FILE]
+  postie user forward ADDRESS TARGET [--keep-copy] [--config FILE]
+  postie user forward ADDRESS --off [--config FILE]
+                                          forward an account's mail elsewhere (with SRS)
   postie queue list|show ID|flush [ID]|delete ID|bounce ID [--config FILE]
                                           the outbound queue (works while the server runs:
                                           it picks up changes within a second)
@@ -172,8 +176,40 @@ async function user(sub: string | undefined, rest: string[], values: Flags): Pro
         return;
       }
       case "list":
-        for (const a of accounts.list()) say(a.address);
+        for (const a of accounts.list()) {
+          const f = accounts.forward(a.address);
+          say(f ? `${a.address} -> ${f.target}${f.keepCopy ? " (keeps a copy)" : ""}` : a.address);
+        }
         return;
+      case "forward": {
+        const usage = "usage: postie user forward ADDRESS TARGET [--keep-copy] | ADDRESS --off";
+        const addr = (rest[0] ?? fail(usage, 2)).toLowerCase();
+        if (values.off) {
+          if (rest[1]) fail(usage, 2);
+          if (!accounts.get(addr)) throw new AccountError(`No account "${addr}"`);
+          say(
+            accounts.clearForward(addr)
+              ? `${addr} no longer forwards; its mail stays in its mailbox`
+              : `${addr} did not forward`,
+          );
+          return;
+        }
+        let target: string;
+        try {
+          target = forwardTarget(rest[1] ?? fail(usage, 2), config.domains);
+        } catch (e) {
+          fail((e as Error).message, 2);
+        }
+        accounts.setForward(addr, target, values["keep-copy"] === true);
+        say(
+          `${addr} forwards to ${target}` +
+            (values["keep-copy"] ? " and keeps a copy" : " (no copy kept; --keep-copy keeps one)"),
+        );
+        if (!config.forwarding.srs) {
+          say("forwarding.srs is off: the target will see SPF fail for most senders");
+        }
+        return;
+      }
       default:
         fail(`unknown command "user ${sub ?? ""}"; see postie --help`, 2);
     }
@@ -266,6 +302,8 @@ interface Flags {
   dir?: string;
   "data-dir"?: string;
   "password-stdin"?: boolean;
+  "keep-copy"?: boolean;
+  off?: boolean;
   help?: boolean;
   version?: boolean;
 }
@@ -279,6 +317,8 @@ async function main(args: string[]): Promise<void> {
       options: {
         config: { type: "string", short: "c" },
         "password-stdin": { type: "boolean" },
+        "keep-copy": { type: "boolean" },
+        off: { type: "boolean" },
         to: { type: "string" },
         domain: { type: "string" },
         local: { type: "string" },

@@ -26,6 +26,14 @@ export interface Account {
 // Letters, digits, and "." "_" "-" inside; no "+" (subaddress separator), no leading dot.
 const ACCOUNT_LOCAL_REGEXP = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9_-])?$/;
 
+/** Where an account's mail is forwarded. */
+export interface AccountForward {
+  /** The external (or local) address that gets the mail. */
+  target: string;
+  /** Whether the account's own mailbox keeps a copy. */
+  keepCopy: boolean;
+}
+
 /** Thrown for a bad account operation (exists, missing, invalid name). */
 export class AccountError extends Error {
   constructor(message: string) {
@@ -75,6 +83,8 @@ export class AccountStore {
     db.exec(`CREATE TABLE IF NOT EXISTS accounts (
       address TEXT PRIMARY KEY, local TEXT NOT NULL, domain TEXT NOT NULL,
       password_hash TEXT NOT NULL, created TEXT NOT NULL)`);
+    db.exec(`CREATE TABLE IF NOT EXISTS forwards (
+      address TEXT PRIMARY KEY, target TEXT NOT NULL, keep_copy INTEGER NOT NULL)`);
     return new AccountStore(db);
   }
 
@@ -127,6 +137,39 @@ export class AccountStore {
   delete(address: string): void {
     const r = this.#db.prepare("DELETE FROM accounts WHERE address = ?").run(address);
     if (Number(r.changes) === 0) throw new AccountError(`No account "${address}"`);
+    this.#db.prepare("DELETE FROM forwards WHERE address = ?").run(address);
+  }
+
+  #forwardStatement?: ReturnType<DatabaseSync["prepare"]>;
+
+  /** Where an account forwards its mail (`postie user forward`), if it does. */
+  forward(address: string): AccountForward | undefined {
+    // Prepared once: this runs for every RCPT to an account.
+    this.#forwardStatement ??= this.#db.prepare(
+      "SELECT target, keep_copy FROM forwards WHERE address = ?",
+    );
+    const row = this.#forwardStatement.get(address) as
+      | { target: string; keep_copy: number }
+      | undefined;
+    return row ? { target: row.target, keepCopy: Number(row.keep_copy) === 1 } : undefined;
+  }
+
+  /**
+   * Forward the account's mail to `target` (an address checked by the caller), keeping a copy
+   * in the account's mailbox when `keepCopy`. @throws {AccountError} when there is no account.
+   */
+  setForward(address: string, target: string, keepCopy: boolean): void {
+    if (!this.get(address)) throw new AccountError(`No account "${address}"`);
+    this.#db.prepare(
+      "INSERT INTO forwards (address, target, keep_copy) VALUES (?,?,?) " +
+        "ON CONFLICT(address) DO UPDATE SET target = excluded.target, keep_copy = excluded.keep_copy",
+    ).run(address, target, keepCopy ? 1 : 0);
+  }
+
+  /** Stop forwarding; returns whether there was a forward. */
+  clearForward(address: string): boolean {
+    const r = this.#db.prepare("DELETE FROM forwards WHERE address = ?").run(address);
+    return Number(r.changes) > 0;
   }
 
   /** Close the database. */

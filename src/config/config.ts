@@ -52,6 +52,8 @@ export interface Config {
   aliases: Map<string, string[]>;
   listen: Record<ListenerKind | ImapListenerKind | HttpListenerKind, ListenAddress[]>;
   tls: { certFile?: string; keyFile?: string };
+  /** Forwarding to external addresses (aliases with external targets, account forwards). */
+  forwarding: { srs: boolean; maxPerHour: number };
   /** Present when `acme.enabled` is true. */
   acme?: AcmeConfig;
   limits: {
@@ -176,6 +178,7 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
       http: v.listen.http ?? (acme?.challenge === "http-01" ? [{ host: "0.0.0.0", port: 80 }] : []),
     },
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : {},
+    forwarding: camelKeys(v.forwarding),
     ...(acme ? { acme } : {}),
     limits: camelKeys(v.limits),
     timeouts: camelKeys(v.timeouts),

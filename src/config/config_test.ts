@@ -95,6 +95,27 @@ Deno.test("validateConfig() resolves relative paths against the config directory
   assert.equal(c.tls.keyFile, "/k.pem");
 });
 
+Deno.test("validateConfig() takes external alias targets as forwards, mixed with local ones", () => {
+  const c = validateConfig(
+    {
+      hostname: "mx.a.example",
+      domains: ["a.example"],
+      aliases: {
+        "me@a.example": "Me.Here@Gmail.Example",
+        "team@a.example": ["alice@a.example", "bob@elsewhere.example"],
+        "@a.example": "catch@elsewhere.example",
+      },
+    },
+    "f",
+    "/",
+  );
+  // The external local part keeps its case (only its own domain may fold it), the domain not.
+  assert.deepEqual(c.aliases.get("me@a.example"), ["Me.Here@gmail.example"]);
+  assert.deepEqual(c.aliases.get("team@a.example"), ["alice@a.example", "bob@elsewhere.example"]);
+  assert.deepEqual(c.aliases.get("@a.example"), ["catch@elsewhere.example"]);
+  assert.deepEqual(c.forwarding, { srs: true, maxPerHour: 200 });
+});
+
 Deno.test("embeddedDefault() is a local instance on unprivileged loopback ports", () => {
   const c = embeddedDefault();
   assert.equal(c.hostname, "localhost");
@@ -146,10 +167,31 @@ Deno.test("validateConfig() names the key and the reason for each mistake", asyn
       /"aliases.a@b.example" must be in one of the local domains/,
     ],
     [
-      "alias forwarding",
-      { ...base, aliases: { "a@a.example": "x@elsewhere.example" } },
-      /targets must be local addresses/,
+      "forward to a percent hack",
+      { ...base, aliases: { "a@a.example": "x%y@elsewhere.example" } },
+      /"aliases.a@a.example" must have a plain local part/,
     ],
+    [
+      "forward to a bang path",
+      { ...base, aliases: { "a@a.example": "host!x@elsewhere.example" } },
+      /"aliases.a@a.example" must have a plain local part/,
+    ],
+    [
+      "forward to a domain",
+      { ...base, aliases: { "a@a.example": "@elsewhere.example" } },
+      /targets must be full addresses/,
+    ],
+    [
+      "forward to a bad domain",
+      { ...base, aliases: { "a@a.example": "x@bad..example" } },
+      /"aliases.a@a.example" must be a domain name/,
+    ],
+    [
+      "forwarding limit",
+      { ...base, forwarding: { max_per_hour: 0 } },
+      /"forwarding.max_per_hour" must be an integer from 1/,
+    ],
+    ["forwarding srs", { ...base, forwarding: { srs: "yes" } }, /"forwarding.srs" must be true/],
     [
       "alias percent",
       { ...base, aliases: { "a%b@a.example": "x@a.example" } },

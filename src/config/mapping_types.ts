@@ -46,8 +46,9 @@ function addressLists(
 }
 
 /**
- * Aliases: address (or "@domain", a catch-all) of a local domain to one or more full local
- * addresses. Forwarding to other domains is not an alias.
+ * Aliases: address (or "@domain", a catch-all) of a local domain to one or more full
+ * addresses: local ones (accounts, other aliases) or external ones, which forward the mail
+ * (with SRS, see `forwarding`). Only mail for these local addresses is ever forwarded.
  */
 export const localAliases: ValueType<Map<string, string[]>> = {
   freeKeys: true,
@@ -61,9 +62,9 @@ export const localAliases: ValueType<Map<string, string[]>> = {
     }, (t, at) => {
       const a = addressOf(t, at, ctx);
       if (a.local === "") ctx.fail(at, "targets must be full addresses", t);
-      if (!local.has(a.domain)) {
-        ctx.fail(at, "targets must be local addresses (forwarding comes with outbound)", t);
-      }
+      // An external target keeps the case of its local part (RFC 5321 §2.4: only the
+      // receiving domain may treat it as case-insensitive).
+      if (!local.has(a.domain)) return `${t.slice(0, t.lastIndexOf("@"))}@${a.domain}`;
       return `${a.local}@${a.domain}`;
     });
   },

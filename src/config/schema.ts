@@ -48,7 +48,7 @@ export const SCHEMA = {
   aliases: withDefault(
     localAliases,
     {},
-    '`address: target` or `[targets]`; `"@domain"` is a catch-all',
+    '`address: target` or `[targets]`; `"@domain"` is a catch-all; external targets forward',
   ),
   listen: {
     smtp: withDefault(
@@ -97,6 +97,18 @@ export const SCHEMA = {
       filePath,
       "PEM private key (with `tls.cert_file`)",
       "self-signed in `data_dir/tls`",
+    ),
+  },
+  forwarding: {
+    srs: withDefault(
+      bool,
+      true,
+      "rewrite the envelope sender of forwarded mail (SRS) so that SPF passes at the target",
+    ),
+    max_per_hour: withDefault(
+      int(1, 1_000_000),
+      200,
+      "messages forwarded to one target address per rolling hour (`451 4.7.1` beyond)",
     ),
   },
   // RFC 8555: a trusted certificate by itself, renewed before it expires.

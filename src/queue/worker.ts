@@ -493,7 +493,19 @@ export class DeliveryWorker {
     } catch {
       local = undefined;
     }
-    if (local?.kind === "local") {
+    const srsBounce = local?.kind === "local"
+      ? local.forwards?.find((f) => f.srsBounce)
+      : undefined;
+    if (srsBounce) {
+      // The sender was our SRS address (a forwarded message): the DSN goes to the sender it
+      // stands for, with the null sender.
+      await store.enqueue({
+        sender: "",
+        recipients: [srsBounce.target],
+        header: "",
+        content: [dsn],
+      });
+    } else if (local?.kind === "local") {
       await maildir.deliver(
         local.mailboxes,
         (b) => `Return-Path: <>\r\nDelivered-To: ${b.address}\r\n`,

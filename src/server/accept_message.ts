@@ -12,12 +12,18 @@ import { formatMailbox } from "../smtp/address.ts";
 import { type DataResult, hasFlaws } from "../smtp/data.ts";
 import { authservIdOf, removeHeaderFields } from "../smtp/headers.ts";
 import { type Reply, reply } from "../smtp/reply.ts";
-import { DeliveryError, type MailboxRef } from "../delivery/maildir.ts";
+import { DeliveryError } from "../delivery/maildir.ts";
 import type { SessionView } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
 import { checkFromHeader, submissionFixups } from "./submission_policy.ts";
 import { authenticationHeaders, receivedHeader } from "./trace_headers.ts";
 import { applyDmarc, signOutbound, verifyInbound } from "./dkim_dmarc.ts";
+import {
+  enqueueForwards,
+  forwardsAfterDmarc,
+  loopRefusal,
+  splitRecipients,
+} from "./forward_message.ts";
 
 /**
  * Refuse or accept the content of `tx`, answering once for the whole message (RFC 5321
@@ -66,12 +72,11 @@ export async function acceptMessage(
     fixups = submissionFixups(view, parts);
   }
   const queueId = newId();
-  const boxes = new Map<string, MailboxRef>();
-  const remote: string[] = [];
-  for (const r of tx.rcpts) {
-    if (r.resolution === null) remote.push(rcpts[tx.rcpts.indexOf(r)]!);
-    else for (const b of r.resolution.mailboxes) boxes.set(b.address, b);
-  }
+  const remote = tx.rcpts.filter((r) => r.resolution === null).map((r) =>
+    rcpts[tx.rcpts.indexOf(r)]!
+  );
+  const { boxes, forwards: allForwards } = splitRecipients(tx.rcpts.map((r) => r.resolution));
+  let forwards = allForwards;
   const received = receivedHeader(
     view,
     queueId,
@@ -84,6 +89,10 @@ export async function acceptMessage(
     parts,
     (name, value) => name === "authentication-results" && authservIdOf(value) === ours,
   );
+  if (forwards.length > 0) {
+    const looped = loopRefusal(view, forwards, parts);
+    if (looped) return fail(looped, "mail loop");
+  }
   let authResults = "";
   let signature = "";
   let verdicts: Record<string, string> = {};
@@ -99,6 +108,11 @@ export async function acceptMessage(
     authResults = authenticationHeaders(view, tx, verdict.dkim, verdict.dmarc);
     const refusal = applyDmarc(view, verdict.dmarc, boxes);
     if (refusal) return fail(refusal, "DMARC policy");
+    if (forwards.length > 0) {
+      const d = forwardsAfterDmarc(view, forwards, verdict.dmarc);
+      if ("refusal" in d) return fail(d.refusal, "DMARC policy (forward)");
+      forwards = d.send;
+    }
   } else if (user || o.trusted) {
     // Mail we originate: sign it (RFC 6376 §5) with the From domain's keys when local.
     signature = await signOutbound(view, fixups, content, from);
@@ -106,7 +120,11 @@ export async function acceptMessage(
   const trace = authResults + received + signature + fixups;
   const returnPath = `Return-Path: <${from}>\r\n`;
   let outboundId: string | undefined;
+  let forwardIds: string[] = [];
   try {
+    if (forwards.length > 0) {
+      forwardIds = await enqueueForwards(view, forwards, from, trace, content);
+    }
     if (remote.length > 0) {
       // Durable in the queue before the 250, like local delivery (RFC 5321 §6.1).
       outboundId = await o.queue!.enqueue({
@@ -144,6 +162,9 @@ export async function acceptMessage(
     size,
     ...(user ? { user } : {}),
     ...(outboundId ? { queued: outboundId, remote } : {}),
+    ...(forwardIds.length > 0
+      ? { forwarded: forwards.map((f) => `${f.via}->${f.target}`), forwardIds }
+      : {}),
     ...verdicts,
   });
   return reply(250, "2.0.0", `Ok: queued as ${queueId}`);

@@ -14,6 +14,7 @@ import { checkTransaction } from "../spf/spf.ts";
 import type { Hello, SessionView } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
 import { checkRecipientRate, checkSubmitter } from "./submission_policy.ts";
+import type { ForwardTarget } from "../delivery/router.ts";
 
 /**
  * MAIL FROM:<path> [parameters], after EHLO/HELO and outside a transaction. Returns the reply,
@@ -184,8 +185,56 @@ export function rcptTo(view: SessionView, tx: Transaction, arg: string): Reply {
     case "local": {
       const limited = checkRecipientRate(view, tx.rcpts.length);
       if (limited) return limited;
+      if (res.forwards) {
+        const refused = checkForwards(view, tx, shown, res.forwards);
+        if (refused) return refused;
+      }
       tx.rcpts.push({ mailbox, resolution: res });
       return reply(250, "2.1.5", "Ok");
     }
   }
+}
+
+/**
+ * A recipient that forwards: the copy needs the queue; a bounce address of ours (SRS) takes
+ * only bounces, which have the null sender (RFC 5321 §4.5.5), so that nobody can use it to
+ * send to the address it stands for; and each target gets at most
+ * `forwarding.max_per_hour` messages (a mail bomb to a forward does not flood the target).
+ */
+function checkForwards(
+  view: SessionView,
+  tx: Transaction,
+  shown: string,
+  forwards: readonly ForwardTarget[],
+): Reply | undefined {
+  const o = view.options;
+  if (!o.queue) return reply(550, "5.7.1", `<${shown}>: Forwarding is not available here`);
+  for (const f of forwards) {
+    if (f.srsBounce) {
+      if (tx.from !== null) {
+        o.log.info("SRS address <{rcpt}> refused for a sender that is not null", {
+          event: "rcpt_rejected",
+          rcpt: shown,
+        });
+        return reply(550, "5.1.1", `<${shown}>: This bounce address takes only bounces`);
+      }
+      continue;
+    }
+    const used = o.rateLimiter?.usage(forwardKey(f.target)).messages ?? 0;
+    if (used >= o.config.forwarding.maxPerHour) {
+      o.log.warning("forwarding limit reached for {via} -> {target}", {
+        event: "forward_limited",
+        via: f.via,
+        target: f.target,
+        messages: used,
+      });
+      return reply(451, "4.7.1", `<${shown}>: Forwarding rate limit reached, try again later`);
+    }
+  }
+  return undefined;
+}
+
+/** The rate limiter's key for the messages forwarded to `target` (never an account name). */
+export function forwardKey(target: string): string {
+  return `forward:${target.toLowerCase()}`;
 }

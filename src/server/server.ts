@@ -18,6 +18,8 @@ import { CertManager } from "../tls/cert_manager.ts";
 import { certificateNames } from "../tls/certificate_names.ts";
 import { acmeIssuer } from "../acme/acme_issuer.ts";
 import { ChallengeStore } from "../acme/challenges.ts";
+import { Srs } from "../forward/srs.ts";
+import { loadSrsSecrets } from "../forward/srs_secrets.ts";
 import { notifyPostmaster } from "../alerts/postmaster_notice.ts";
 import { Session } from "./session.ts";
 import { Transport } from "./transport.ts";
@@ -49,6 +51,8 @@ export type BoundAddress = Bound<ListenerKind | ImapListenerKind | HttpListenerK
 interface Snapshot {
   config: Config;
   router: Router;
+  /** The SRS rewriter of forwarded mail (`forwarding.srs`). */
+  srs?: Srs;
   resolver: Resolver;
   /** Active DKIM keys per local domain, created on first start (RFC 6376). */
   dkim: Map<string, DkimSigningKey[]>;
@@ -128,9 +132,14 @@ export class SmtpServer {
   }
 
   static async #snapshot(config: Config, accounts: AccountStore): Promise<Snapshot> {
+    // SRS (forwarding.srs): the secrets are made on first use and read again at reload.
+    const srs = config.forwarding.srs
+      ? new Srs({ secrets: await loadSrsSecrets(config.dataDir), domain: config.domains[0]! })
+      : undefined;
     return {
       config,
-      router: new Router(config, accounts),
+      router: new Router(config, accounts, srs),
+      ...(srs ? { srs } : {}),
       resolver: await makeResolver(config.dns),
       dkim: new Map(
         await Promise.all(
@@ -296,6 +305,7 @@ export class SmtpServer {
           queue: { enqueue: (req) => this.#spool.enqueue(req) },
           trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
           dkimKeys: snap.dkim,
+          ...(snap.srs ? { srs: snap.srs } : {}),
           ...(conn.tls ? { tls: conn.tls } : {}),
         });
         return transport.run(session);

@@ -67,6 +67,8 @@ export interface SessionOptions {
   trusted?: boolean;
   /** Active DKIM signing keys per local domain (RFC 6376), for mail we originate. */
   dkimKeys?: ReadonlyMap<string, readonly DkimSigningKey[]>;
+  /** Rewrites the envelope sender of forwarded mail (SRS); absent with `forwarding.srs: false`. */
+  srs?: { forward(sender: string): string };
   now?: () => Date;
 }
 
