@@ -100,7 +100,18 @@ export interface Config {
     failureWindowSeconds: number;
     failureDelayMs: number;
   };
-  rateLimits: { messagesPerHour: number; recipientsPerDay: number };
+  rateLimits: { messagesPerHour: number; recipientsPerDay: number; onLimit: "hold" | "defer" };
+  /** Alerts to the owner (mail to `alerts.to`, at most once per `repeat` per alert). */
+  alerts: {
+    to: string;
+    repeatMs: number;
+    dnsblIntervalMs: number;
+    queueSize: number;
+    bounceShare: number;
+    minFreeMb: number;
+  };
+  /** DMARC aggregate reports (RFC 7489 §7.2). */
+  reports: { intervalMs: number; from: string; sendDmarc: boolean; address: string };
   queue: {
     /** Give up (and bounce) after this long, ms. */
     maxAgeMs: number;
@@ -189,6 +200,20 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
     relay: camelKeys(v.relay),
     auth: camelKeys(v.auth),
     rateLimits: camelKeys(v.rate_limits),
+    alerts: {
+      to: v.alerts.to ?? `postmaster@${v.domains[0]}`,
+      repeatMs: v.alerts.repeat,
+      dnsblIntervalMs: v.alerts.dnsbl_interval,
+      queueSize: v.alerts.queue_size,
+      bounceShare: v.alerts.bounce_share,
+      minFreeMb: v.alerts.min_free_mb,
+    },
+    reports: {
+      intervalMs: v.reports.interval,
+      from: v.reports.from ?? `dmarc-noreply@${v.domains[0]}`,
+      sendDmarc: v.reports.send_dmarc,
+      address: v.reports.address ?? `dmarc-reports@${v.domains[0]}`,
+    },
     queue: {
       maxAgeMs: v.queue.max_age,
       retryInitialMs: v.queue.retry_initial,

@@ -114,6 +114,10 @@ Deno.test("validateConfig() takes external alias targets as forwards, mixed with
   assert.deepEqual(c.aliases.get("team@a.example"), ["alice@a.example", "bob@elsewhere.example"]);
   assert.deepEqual(c.aliases.get("@a.example"), ["catch@elsewhere.example"]);
   assert.deepEqual(c.forwarding, { srs: true, maxPerHour: 200 });
+  assert.equal(c.alerts.to, "postmaster@a.example");
+  assert.equal(c.reports.address, "dmarc-reports@a.example");
+  assert.equal(c.reports.from, "dmarc-noreply@a.example");
+  assert.equal(c.rateLimits.onLimit, "hold");
 });
 
 Deno.test("embeddedDefault() is a local instance on unprivileged loopback ports", () => {
@@ -192,6 +196,12 @@ Deno.test("validateConfig() names the key and the reason for each mistake", asyn
       /"forwarding.max_per_hour" must be an integer from 1/,
     ],
     ["forwarding srs", { ...base, forwarding: { srs: "yes" } }, /"forwarding.srs" must be true/],
+    ["on_limit", { ...base, rate_limits: { on_limit: "drop" } }, /"rate_limits.on_limit" must be/],
+    ["alerts.to", { ...base, alerts: { to: "postmaster" } }, /"alerts.to" must be an address/],
+    ["alerts.repeat", { ...base, alerts: { repeat: "often" } }, /"alerts.repeat"/],
+    ["bounce_share", { ...base, alerts: { bounce_share: 101 } }, /"alerts.bounce_share"/],
+    ["reports.from", { ...base, reports: { from: "a%b@x.example" } }, /"reports.from"/],
+    ["reports.interval", { ...base, reports: { interval: -1 } }, /"reports.interval"/],
     [
       "alias percent",
       { ...base, aliases: { "a%b@a.example": "x@a.example" } },

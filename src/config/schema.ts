@@ -297,6 +297,51 @@ export const SCHEMA = {
       "messages an account may submit per rolling hour",
     ),
     recipients_per_day: withDefault(int(1, 10_000_000), 300, "recipients per rolling 24 hours"),
+    on_limit: withDefault(
+      oneOf(["hold", "defer"]),
+      "hold",
+      "past a limit, `hold` the account's queued outbound mail (and alert), or only `defer` new mail",
+    ),
+  },
+  // The owner is told: one mechanism, mail to the postmaster, at most once per `repeat`.
+  alerts: {
+    to: optional(contactAddress, "who gets alerts", "`postmaster@<primary domain>`"),
+    repeat: withDefault(duration, "24h", "the same alert at most this often"),
+    dnsbl_interval: withDefault(
+      duration,
+      "6h",
+      "look our addresses up in `check.dnsbl` this often (0: never)",
+    ),
+    queue_size: withDefault(int(1, 100_000_000), 1000, "alert when the queue holds more messages"),
+    bounce_share: withDefault(
+      int(1, 100),
+      30,
+      "alert when more than this percent of delivery attempts in an hour get 5xx (at least 10)",
+    ),
+    min_free_mb: withDefault(
+      int(1, 10_000_000),
+      1024,
+      "alert below this much free space in `data_dir`",
+    ),
+  },
+  // RFC 7489 §7.2: aggregate feedback reports.
+  reports: {
+    interval: withDefault(duration, "24h", "send DMARC aggregate reports this often"),
+    from: optional(
+      contactAddress,
+      "sender of the reports we send",
+      "`dmarc-noreply@<primary domain>`",
+    ),
+    send_dmarc: withDefault(
+      bool,
+      true,
+      "send DMARC aggregate reports to domains that ask (`rua=`)",
+    ),
+    address: optional(
+      contactAddress,
+      "where reports about our domains arrive (in the DMARC record `postie dns` prints)",
+      "`dmarc-reports@<primary domain>`",
+    ),
   },
   queue: {
     max_age: withDefault(duration, "5d", "give up and bounce after this long"),
