@@ -77,6 +77,7 @@ export function formatQueueList(messages: QueuedMessage[], now: Date = new Date(
   for (const [i, m] of messages.entries()) {
     const r = rows[i]!;
     out.push(line(r.id, r.age, r.size, r.sender));
+    if (m.held !== undefined) out.push(`    HELD: ${printable(m.held)}`);
     for (const rcpt of m.recipients) {
       out.push(formatRecipient(rcpt, now));
       total++;

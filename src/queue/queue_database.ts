@@ -74,6 +74,12 @@ export class QueueDatabase {
       db.exec("PRAGMA foreign_keys=ON;");
       const version = db.prepare("PRAGMA user_version").get() as { user_version: number };
       if (version.user_version < 1) db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
+      // Version 2: a message may be held (an account past its rate limit), with the reason.
+      if (version.user_version < 2) {
+        db.exec(
+          "BEGIN IMMEDIATE; ALTER TABLE messages ADD COLUMN held TEXT; PRAGMA user_version = 2; COMMIT;",
+        );
+      }
     } catch (e) {
       db.close();
       throw e;

@@ -33,6 +33,8 @@ export interface QueuedMessage {
   sender: string;
   /** The authenticated submitter, if any. */
   account?: string;
+  /** Why the message is held (not delivered until `postie queue release`), when it is. */
+  held?: string;
   /** Recipients in RCPT order. */
   recipients: QueueRecipient[];
 }
@@ -40,7 +42,7 @@ export interface QueuedMessage {
 /** All queued messages, oldest first. */
 export function listMessages(db: QueueDatabase): QueuedMessage[] {
   const messages = db.stmt(
-    "SELECT id, created, size, sender, account FROM messages ORDER BY created, id",
+    "SELECT id, created, size, sender, account, held FROM messages ORDER BY created, id",
   ).all() as Row[];
   const byId = new Map<string, QueueRecipient[]>();
   const rows = db.stmt(
@@ -64,7 +66,7 @@ export function hasMessage(db: QueueDatabase, id: string): boolean {
 /** One queued message, or undefined when there is none with that id. */
 export function getMessage(db: QueueDatabase, id: string): QueuedMessage | undefined {
   const m = db.stmt(
-    "SELECT id, created, size, sender, account FROM messages WHERE id = ?",
+    "SELECT id, created, size, sender, account, held FROM messages WHERE id = ?",
   ).get(id) as Row | undefined;
   if (!m) return undefined;
   const rows = db.stmt(
@@ -94,5 +96,6 @@ function toMessage(m: Row, recipients: QueueRecipient[]): QueuedMessage {
     recipients,
   };
   if (m["account"] != null) out.account = String(m["account"]);
+  if (m["held"] != null) out.held = String(m["held"]);
   return out;
 }

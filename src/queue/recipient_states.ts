@@ -87,6 +87,7 @@ export class RecipientStates {
     const rows = this.#db.stmt(
       "SELECT r.message_id, r.seq, r.address, r.attempts, m.created, m.sender FROM recipients r " +
         "JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' AND r.next_attempt <= ? " +
+        "AND m.held IS NULL " +
         "ORDER BY m.created, r.message_id, r.seq LIMIT ?",
     ).all(now.toISOString(), limit) as Row[];
     const ready = this.#unsynced.size === 0
@@ -223,6 +224,55 @@ export class RecipientStates {
       : this.#db.stmt(
         "UPDATE recipients SET next_attempt = ? WHERE status = 'queued' AND message_id = ?",
       ).run(now, id);
+    return Number(r.changes);
+  }
+
+  /**
+   * Hold the messages of `which` (one message id, or every message of an account): they are
+   * not delivered until released. Returns how many messages were held now.
+   */
+  hold(which: { id: string } | { account: string }, reason: string): number {
+    const r = "id" in which
+      ? this.#db.stmt("UPDATE messages SET held = ? WHERE id = ? AND held IS NULL").run(
+        reason,
+        which.id,
+      )
+      : this.#db.stmt("UPDATE messages SET held = ? WHERE account = ? AND held IS NULL").run(
+        reason,
+        which.account,
+      );
+    return Number(r.changes);
+  }
+
+  /** Release held messages (one, or an account's): due now. Returns how many were released. */
+  release(which: { id: string } | { account: string }): number {
+    const where = "id" in which ? "id = ?" : "account = ?";
+    const key = "id" in which ? which.id : which.account;
+    let n = 0;
+    this.#db.transaction(() => {
+      const ids = (this.#db.stmt(`SELECT id FROM messages WHERE ${where} AND held IS NOT NULL`)
+        .all(key) as Row[]).map((r) => String(r["id"]));
+      for (const id of ids) {
+        this.#db.stmt("UPDATE messages SET held = NULL WHERE id = ?").run(id);
+        this.#db.stmt(
+          "UPDATE recipients SET next_attempt = ? WHERE message_id = ? AND status = 'queued'",
+        ).run(this.#now().toISOString(), id);
+      }
+      n = ids.length;
+    });
+    return n;
+  }
+
+  /**
+   * Held messages expire like others (RFC 5321 §4.5.4.1): those created before `before` fail
+   * now and their sender gets a DSN. Returns how many recipients failed.
+   */
+  expireHeld(before: Date, reason: string): number {
+    const r = this.#db.stmt(
+      "UPDATE recipients SET status = 'failed', last_error = ?, status_code = '4.4.7', " +
+        "notified = 0 WHERE status = 'queued' AND message_id IN " +
+        "(SELECT id FROM messages WHERE held IS NOT NULL AND created < ?)",
+    ).run(reason, before.toISOString());
     return Number(r.changes);
   }
 

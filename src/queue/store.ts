@@ -205,6 +205,21 @@ export class QueueStore {
     return this.#states.flush(id);
   }
 
+  /** Hold one message or an account's messages (not delivered until released). */
+  hold(which: { id: string } | { account: string }, reason: string): number {
+    return this.#states.hold(which, reason);
+  }
+
+  /** Release held messages: due now. */
+  release(which: { id: string } | { account: string }): number {
+    return this.#states.release(which);
+  }
+
+  /** Held messages older than `before` fail (and bounce) like other mail that waited too long. */
+  expireHeld(before: Date, reason: string): number {
+    return this.#states.expireHeld(before, reason);
+  }
+
   /** Give up on a message now: its queued recipients fail and the sender gets a DSN. */
   bounce(id: string, reason?: string): number {
     return this.#states.bounce(id, reason);
