@@ -46,10 +46,14 @@ Usage:
   postie user passwd ADDRESS [--password-stdin] [--config FILE]
   postie user del ADDRESS [--config FILE]
   postie user list [--config FILE]
+  postie user lock|unlock ADDRESS [--config FILE]
+                                          a locked account cannot log in
   postie user forward ADDRESS TARGET [--keep-copy] [--config FILE]
   postie user forward ADDRESS --off [--config FILE]
                                           forward an account's mail elsewhere (with SRS)
   postie queue list|show ID|flush [ID]|delete ID|bounce ID [--config FILE]
+  postie queue hold ID | release ID | release --account ADDRESS [--config FILE]
+                                          held mail is not delivered until released
                                           the outbound queue (works while the server runs:
                                           it picks up changes within a second)
   postie dns [DOMAIN] [--config FILE]     the DNS records to publish, with explanations
@@ -181,6 +185,18 @@ async function user(sub: string | undefined, rest: string[], values: Flags): Pro
           say(f ? `${a.address} -> ${f.target}${f.keepCopy ? " (keeps a copy)" : ""}` : a.address);
         }
         return;
+      case "lock":
+      case "unlock": {
+        const addr = (rest[0] ?? fail(`usage: postie user ${sub} ADDRESS`, 2)).toLowerCase();
+        accounts.setLocked(addr, sub === "lock");
+        say(
+          sub === "lock"
+            ? `Locked ${addr}: it cannot log in (SMTP AUTH, IMAP) until postie user unlock; ` +
+              "change its password too (postie user passwd)"
+            : `Unlocked ${addr}`,
+        );
+        return;
+      }
       case "forward": {
         const usage = "usage: postie user forward ADDRESS TARGET [--keep-copy] | ADDRESS --off";
         const addr = (rest[0] ?? fail(usage, 2)).toLowerCase();
@@ -284,8 +300,23 @@ async function queue(sub: string | undefined, rest: string[], values: Flags): Pr
         const n = q.bounce(need("bounce"));
         return say(`${n} recipient(s) of ${id} failed; the sender gets a bounce`);
       }
+      case "hold": {
+        const n = q.hold({ id: need("hold") }, "held by the administrator");
+        return say(n > 0 ? `Held ${id}: it is not delivered until released` : `${id} was held`);
+      }
+      case "release": {
+        const which = values.account
+          ? { account: values.account.toLowerCase() }
+          : { id: need("release") };
+        const n = q.release(which);
+        return say(`Released ${n} message(s); they are due for delivery now`);
+      }
       default:
-        fail("usage: postie queue list|show ID|flush [ID]|delete ID|bounce ID", 2);
+        fail(
+          "usage: postie queue list|show ID|flush [ID]|delete ID|bounce ID|hold ID|" +
+            "release ID|release --account ADDRESS",
+          2,
+        );
     }
   } finally {
     q.close();
@@ -303,6 +334,7 @@ interface Flags {
   "data-dir"?: string;
   "password-stdin"?: boolean;
   "keep-copy"?: boolean;
+  account?: string;
   off?: boolean;
   help?: boolean;
   version?: boolean;
@@ -318,6 +350,7 @@ async function main(args: string[]): Promise<void> {
         config: { type: "string", short: "c" },
         "password-stdin": { type: "boolean" },
         "keep-copy": { type: "boolean" },
+        account: { type: "string" },
         off: { type: "boolean" },
         to: { type: "string" },
         domain: { type: "string" },

@@ -21,6 +21,8 @@ export interface Account {
   domain: string;
   passwordHash: string;
   created: string;
+  /** No login (SMTP AUTH, IMAP) while locked. */
+  locked: boolean;
 }
 
 // Letters, digits, and "." "_" "-" inside; no "+" (subaddress separator), no leading dot.
@@ -83,6 +85,11 @@ export class AccountStore {
     db.exec(`CREATE TABLE IF NOT EXISTS accounts (
       address TEXT PRIMARY KEY, local TEXT NOT NULL, domain TEXT NOT NULL,
       password_hash TEXT NOT NULL, created TEXT NOT NULL)`);
+    // Added later: a locked account cannot log in (postie user lock).
+    const cols = db.prepare("PRAGMA table_info(accounts)").all() as { name: string }[];
+    if (!cols.some((c) => c.name === "locked")) {
+      db.exec("ALTER TABLE accounts ADD COLUMN locked INTEGER NOT NULL DEFAULT 0");
+    }
     db.exec(`CREATE TABLE IF NOT EXISTS forwards (
       address TEXT PRIMARY KEY, target TEXT NOT NULL, keep_copy INTEGER NOT NULL)`);
     return new AccountStore(db);
@@ -94,16 +101,17 @@ export class AccountStore {
   get(address: string): Account | undefined {
     // Prepared once: this runs for every RCPT.
     this.#getStatement ??= this.#db.prepare(
-      "SELECT address, local, domain, password_hash, created FROM accounts WHERE address = ?",
+      "SELECT address, local, domain, password_hash, created, locked FROM accounts WHERE address = ?",
     );
-    const row = this.#getStatement.get(address) as Record<string, string> | undefined;
+    const row = this.#getStatement.get(address) as Record<string, string | number> | undefined;
     if (!row) return undefined;
     return {
-      address: row["address"]!,
-      local: row["local"]!,
-      domain: row["domain"]!,
-      passwordHash: row["password_hash"]!,
-      created: row["created"]!,
+      address: String(row["address"]),
+      local: String(row["local"]),
+      domain: String(row["domain"]),
+      passwordHash: String(row["password_hash"]),
+      created: String(row["created"]),
+      locked: Number(row["locked"]) === 1,
     };
   }
 
@@ -131,6 +139,15 @@ export class AccountStore {
     if (!this.get(address)) throw new AccountError(`No account "${address}"`);
     const hash = await hashPassword(password);
     this.#db.prepare("UPDATE accounts SET password_hash = ? WHERE address = ?").run(hash, address);
+  }
+
+  /** Lock or unlock an account. @throws {AccountError} when it does not exist. */
+  setLocked(address: string, locked: boolean): void {
+    if (!this.get(address)) throw new AccountError(`No account "${address}"`);
+    this.#db.prepare("UPDATE accounts SET locked = ? WHERE address = ?").run(
+      locked ? 1 : 0,
+      address,
+    );
   }
 
   /** Delete an account (its mailbox stays on disk). @throws {AccountError} when missing. */

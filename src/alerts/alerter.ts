@@ -16,7 +16,7 @@ import type { Config } from "../config/config.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MaildirStore } from "../delivery/maildir.ts";
 import type { Router } from "../delivery/router.ts";
-import { buildNotice } from "./postmaster_notice.ts";
+import { buildNotice } from "./notice_message.ts";
 
 /** What an alert says. */
 export interface Alert {
@@ -110,11 +110,12 @@ export class Alerter {
       this.#db.prepare("UPDATE alerts SET count = count + 1 WHERE key = ?").run(alert.key);
       return "repeat";
     }
-    const delivered = await this.#deliver(alert, now);
+    // Claimed before the (async) delivery, so that alerts raised at the same moment send once.
     this.#db.prepare(
       "INSERT INTO alerts (key, first, last_sent, count) VALUES (?1, ?2, ?2, 1) " +
         "ON CONFLICT(key) DO UPDATE SET last_sent = ?2, count = count + 1",
     ).run(alert.key, now.toISOString());
+    const delivered = await this.#deliver(alert, now);
     if (!delivered) {
       this.#log.error("alert for {to} not delivered: no such mailbox; {subject}", {
         event: "alert_undeliverable",

@@ -17,6 +17,8 @@ export interface Credentials {
   local: string;
   domain: string;
   passwordHash: string;
+  /** Locked by the owner (`postie user lock`): no login, whatever the password. */
+  locked?: boolean;
 }
 
 /** Where accounts and their hashes come from. */
@@ -33,6 +35,9 @@ export class AuthGuard {
   readonly #failures = new Map<string, number[]>();
   #config: Config["auth"];
   readonly #now: () => number;
+
+  /** Called once when an account reaches `auth.max_failures_per_account` (for the alert). */
+  onAccountLockout?: (account: string, failures: number, ip: string) => void;
 
   constructor(config: Config["auth"], now: () => number = Date.now) {
     this.#config = config;
@@ -65,6 +70,10 @@ export class AuthGuard {
     for (const key of [`ip ${ip}`, `acct ${account}`]) {
       this.#failures.set(key, [...this.#recent(key), t]);
     }
+    const perAccount = this.#recent(`acct ${account}`).length;
+    if (perAccount === this.#config.maxFailuresPerAccount) {
+      this.onAccountLockout?.(account, perAccount, ip);
+    }
     const n = this.#recent(`ip ${ip}`).length;
     return this.#config.failureDelayMs * Math.min(16, 2 ** (n - 1));
   }
@@ -91,5 +100,5 @@ export async function checkCredentials(
   const acct = store.get(canonical);
   dummyHash ??= hashPassword(randomPassword());
   const ok = await verifyPassword(password, acct?.passwordHash ?? await dummyHash);
-  return acct && ok && password !== "" ? acct : undefined;
+  return acct && ok && password !== "" && !acct.locked ? acct : undefined;
 }

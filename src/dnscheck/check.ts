@@ -212,9 +212,23 @@ export async function checkDomain(
     } else items.push({ what, status: "OK", detail: `${ip} -> ${host} -> ${ip}` });
   }
 
-  // DNS blocklists (RFC 5782 §5: an A record in 127.0.0.0/8 means "listed").
-  for (const ip of ours) {
-    for (const zone of opts.dnsbl) {
+  items.push(...await checkDnsbl(ours, opts.dnsbl, resolver));
+  return items;
+}
+
+/**
+ * Look `ips` up in the DNS blocklist `zones` (RFC 5782 §5: an A record in 127.0.0.0/8 means
+ * "listed"): one item per address and zone, WRONG when listed. `postie check` and the periodic
+ * alert (`alerts.dnsbl_interval`) use it.
+ */
+export async function checkDnsbl(
+  ips: readonly string[],
+  zones: readonly string[],
+  resolver: Resolver,
+): Promise<CheckItem[]> {
+  const items: CheckItem[] = [];
+  for (const ip of ips) {
+    for (const zone of zones) {
       const what = `DNSBL ${zone} ${ip}`;
       const r = await resolver.lookup(dnsblName(ip, zone), "A");
       if (trouble(r)) items.push({ what, status: "ERROR", detail: trouble(r)! });

@@ -41,6 +41,10 @@ export class RateLimiter {
     db.exec(`CREATE TABLE IF NOT EXISTS sent (
       account TEXT NOT NULL, ts INTEGER NOT NULL, recipients INTEGER NOT NULL)`);
     db.exec("CREATE INDEX IF NOT EXISTS sent_account_ts ON sent (account, ts)");
+    // Who logged in as an account from where: what an alert about the account names.
+    db.exec(`CREATE TABLE IF NOT EXISTS logins (
+      account TEXT NOT NULL, ip TEXT NOT NULL, ts INTEGER NOT NULL)`);
+    db.exec("CREATE INDEX IF NOT EXISTS logins_account_ts ON logins (account, ts)");
     return new RateLimiter(db, limits, now);
   }
 
@@ -97,6 +101,22 @@ export class RateLimiter {
     this.#db.prepare("INSERT INTO sent (account, ts, recipients) VALUES (?, ?, ?)")
       .run(account, now, recipients);
     this.#db.prepare("DELETE FROM sent WHERE ts <= ?").run(now - DAY);
+  }
+
+  /** Remember a successful login (kept for a day). */
+  recordLogin(account: string, ip: string): void {
+    const now = this.#now();
+    this.#db.prepare("INSERT INTO logins (account, ip, ts) VALUES (?, ?, ?)").run(account, ip, now);
+    this.#db.prepare("DELETE FROM logins WHERE ts <= ?").run(now - DAY);
+  }
+
+  /** The IPs that logged in as `account` in the last day, most logins first. */
+  loginIps(account: string): { ip: string; logins: number; last: Date }[] {
+    const rows = this.#db.prepare(
+      "SELECT ip, COUNT(*) AS n, MAX(ts) AS last FROM logins WHERE account = ? AND ts > ? " +
+        "GROUP BY ip ORDER BY n DESC, ip",
+    ).all(account, this.#now() - DAY) as { ip: string; n: number; last: number }[];
+    return rows.map((r) => ({ ip: r.ip, logins: Number(r.n), last: new Date(Number(r.last)) }));
   }
 
   /** Close the database. */

@@ -201,7 +201,9 @@ export class Enqueuer {
       // message that was never acknowledged, and the client sends it again).
       for (const id of ids) this.#unsynced.add(id);
       const insertMessage = db.stmt(
-        "INSERT INTO messages (id, created, size, sender, account) VALUES (?, ?, ?, ?, ?)",
+        // An account whose mail is held (rate_limits.on_limit) has its new messages held too.
+        "INSERT INTO messages (id, created, size, sender, account, held) VALUES (?, ?, ?, ?, ?, " +
+          "(SELECT reason FROM held_accounts WHERE account = ?5))",
       );
       const insertRecipient = db.stmt(
         "INSERT INTO recipients (message_id, seq, address, status, attempts, next_attempt) " +

@@ -77,7 +77,9 @@ export class QueueDatabase {
       // Version 2: a message may be held (an account past its rate limit), with the reason.
       if (version.user_version < 2) {
         db.exec(
-          "BEGIN IMMEDIATE; ALTER TABLE messages ADD COLUMN held TEXT; PRAGMA user_version = 2; COMMIT;",
+          "BEGIN IMMEDIATE; ALTER TABLE messages ADD COLUMN held TEXT; " +
+            "CREATE TABLE held_accounts (account TEXT PRIMARY KEY, reason TEXT NOT NULL, " +
+            "since TEXT NOT NULL); PRAGMA user_version = 2; COMMIT;",
         );
       }
     } catch (e) {

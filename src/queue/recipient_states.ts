@@ -228,10 +228,18 @@ export class RecipientStates {
   }
 
   /**
-   * Hold the messages of `which` (one message id, or every message of an account): they are
-   * not delivered until released. Returns how many messages were held now.
+   * Hold the messages of `which` (one message id, or every message of an account, and then
+   * also what the account submits until it is released): they are not delivered until
+   * released. Returns how many queued messages were held now.
    */
   hold(which: { id: string } | { account: string }, reason: string): number {
+    if ("account" in which) {
+      // Also what the account submits from now on, until released.
+      this.#db.stmt(
+        "INSERT INTO held_accounts (account, reason, since) VALUES (?, ?, ?) " +
+          "ON CONFLICT(account) DO NOTHING",
+      ).run(which.account, reason, this.#now().toISOString());
+    }
     const r = "id" in which
       ? this.#db.stmt("UPDATE messages SET held = ? WHERE id = ? AND held IS NULL").run(
         reason,
@@ -259,6 +267,9 @@ export class RecipientStates {
         ).run(this.#now().toISOString(), id);
       }
       n = ids.length;
+      if ("account" in which) {
+        this.#db.stmt("DELETE FROM held_accounts WHERE account = ?").run(which.account);
+      }
     });
     return n;
   }

@@ -51,6 +51,11 @@ export interface WorkerOptions {
   random?: () => number;
   /** How often to look for due mail when not kicked, ms. Default 1000. */
   intervalMs?: number;
+  /**
+   * What a receiving server answered (per recipient, or to the whole transaction): counted for
+   * the alert when receivers refuse our mail (`alerts.bounce_share`).
+   */
+  onReply?: (kind: "ok" | "temporary" | "permanent") => void;
 }
 
 interface Group {
@@ -337,6 +342,7 @@ export class DeliveryWorker {
         if (r.connectionError) {
           lastError = `${hop.name}[${address}]: ${r.connectionError.text}`;
           if (!r.connectionError.permanent) allPermanent = false;
+          else this.#o.onReply?.("permanent");
           log.info("delivery of {id} to {host} failed: {error}", {
             event: "connect_failed",
             id: g.messageId,
@@ -368,6 +374,7 @@ export class DeliveryWorker {
         statusCode: rr.enhanced ?? `${String(rr.code)[0]}.0.0`,
         remoteMta: usedHop!.name,
       };
+      this.#o.onReply?.(rr.ok ? "ok" : rr.permanent ? "permanent" : "temporary");
       if (rr.ok) finish("delivered", { remoteMta: usedHop!.name }, [r]);
       else if (rr.permanent) finish("failed", fields, [r]);
       else finish("queued", fields, [r]);

@@ -151,6 +151,7 @@ export class Authenticator {
     }
     guard?.succeeded(ip);
     this.#user = acct.address;
+    this.#o.onLogin?.(acct.address, ip);
     this.#o.log.info("authenticated as {user}", { event: "auth", user: acct.address });
     return reply(235, "2.7.0", "Authentication successful");
   }

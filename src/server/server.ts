@@ -20,7 +20,9 @@ import { acmeIssuer } from "../acme/acme_issuer.ts";
 import { ChallengeStore } from "../acme/challenges.ts";
 import { Srs } from "../forward/srs.ts";
 import { loadSrsSecrets } from "../forward/srs_secrets.ts";
-import { notifyPostmaster } from "../alerts/postmaster_notice.ts";
+import { type Alert, Alerter } from "../alerts/alerter.ts";
+import { Monitor } from "../alerts/monitor.ts";
+import { lockoutAlert, rateLimitAlert } from "../alerts/alert_texts.ts";
 import { Session } from "./session.ts";
 import { Transport } from "./transport.ts";
 import type { Connection } from "../listen/connection.ts";
@@ -82,6 +84,8 @@ export class SmtpServer {
   readonly #registry: MailRegistry;
   #imap: ImapService | null = null;
   #http: HttpService | null = null;
+  #alerter: Alerter | null = null;
+  #monitor: Monitor | null = null;
   readonly #log = log("server");
 
   private constructor(
@@ -105,6 +109,14 @@ export class SmtpServer {
     this.#queue = queue;
     this.#rates = rates;
     this.#guard = new AuthGuard(snap.config.auth);
+    this.#guard.onAccountLockout = (account, failures, ip) =>
+      void this.#alert(lockoutAlert({
+        account,
+        failures,
+        ip,
+        windowSeconds: this.#snap.config.auth.failureWindowSeconds,
+        configPath: this.#snap.config.source,
+      }));
     this.#listeners = new ListenerGroup({
       protocol: (conn, listener) => this.#connection(conn, listener.kind),
       limits: limitsOf(snap.config),
@@ -118,7 +130,52 @@ export class SmtpServer {
       router: snap.router,
       maildir,
       log: log("queue"),
+      onReply: (kind) => this.#monitor?.noteReply(kind),
     });
+  }
+
+  /** The alerter (tests look at what it sent). */
+  get alerter(): Alerter {
+    return this.#alerter!;
+  }
+
+  /** The periodic alert checks (tests run them at once). */
+  get monitor(): Monitor {
+    return this.#monitor!;
+  }
+
+  // Raise an alert; an alert that cannot be delivered is logged, never thrown at a session.
+  async #alert(a: Alert): Promise<void> {
+    try {
+      await this.#alerter?.raise(a);
+    } catch (e) {
+      this.#log.error("alert failed: {error}", { event: "alert_failed", error: String(e) });
+    }
+  }
+
+  // rate_limits.on_limit: hold the account's queued mail (nothing more leaves, also what is
+  // still on its way from the spool into the queue), and alert.
+  #rateLimited(account: string, reason: string): void {
+    const config = this.#snap.config;
+    const hold = config.rateLimits.onLimit === "hold";
+    if (hold) this.#queue.hold({ account }, `rate limit: ${reason}`);
+    const key = `rate-limit:${account}`;
+    const since = this.#alerter?.since(key) ?? new Date();
+    void (async () => {
+      await this.#spool.idle(); // the count includes what was accepted a moment ago
+      const held = hold
+        ? this.#queue.list().filter((m) => m.account === account && m.held).length
+        : null;
+      await this.#alert(rateLimitAlert({
+        account,
+        reason,
+        since,
+        usage: this.#rates.usage(account),
+        held,
+        logins: this.#rates.loginIps(account),
+        configPath: config.source,
+      }));
+    })();
   }
 
   /** The inbound spool; `spool.idle()` tells when accepted local mail is in the Maildirs. */
@@ -179,6 +236,11 @@ export class SmtpServer {
       }),
     );
     kick = () => server.#worker.kick();
+    server.#alerter = await Alerter.open(config, {
+      router: () => server.#snap.router,
+      maildir,
+      enqueue: (req) => queue.enqueue(req),
+    }, log("alerts"));
     try {
       // The certificate first (stored, configured or self-signed: never waiting for a CA);
       // ACME orders run in the background and swap it into every TLS listener.
@@ -187,20 +249,7 @@ export class SmtpServer {
         tls: server.#tls,
         issuer: (c) => acmeIssuer(c, { challenges: server.#challenges }),
         names: (c) => certificateNames(c, server.#snap.resolver),
-        notify: async (subject, body) => {
-          const r = await notifyPostmaster(
-            { hostname: server.#snap.config.hostname, router: server.#snap.router, maildir },
-            subject,
-            body,
-          );
-          if (!r.delivered) {
-            server.#log.warning("{to} reaches no mailbox; notice not delivered: {subject}", {
-              event: "notice_undelivered",
-              to: r.to,
-              subject,
-            });
-          }
-        },
+        notify: (subject, body) => server.#alert({ key: "certificate", subject, body }),
       });
       for (const kind of ["smtp", "submission", "submissions"] as const) {
         for (const { host, port } of config.listen[kind]) {
@@ -232,6 +281,15 @@ export class SmtpServer {
       throw e;
     }
     server.#worker.start();
+    server.#monitor = new Monitor({
+      config: () => server.#snap.config,
+      resolver: () => server.#snap.resolver,
+      alerter: server.#alerter,
+      queue,
+      log: log("alerts"),
+      kick: () => server.#worker.kick(),
+    });
+    server.#monitor.start();
     const missing = server.#snap.router.missingPostmasters();
     if (missing.length > 0) {
       server.#log.warning(
@@ -306,6 +364,8 @@ export class SmtpServer {
           trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
           dkimKeys: snap.dkim,
           ...(snap.srs ? { srs: snap.srs } : {}),
+          onRateLimit: (account, reason) => this.#rateLimited(account, reason),
+          onLogin: (account, ip) => this.#rates.recordLogin(account, ip),
           ...(conn.tls ? { tls: conn.tls } : {}),
         });
         return transport.run(session);
@@ -333,6 +393,7 @@ export class SmtpServer {
     this.#guard.configure(config.auth);
     this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
+    this.#alerter?.configure(config);
     if (JSON.stringify(old.listen) !== JSON.stringify(config.listen)) {
       this.#log.warning("listen addresses changed; restart postie to apply them", {
         event: "reload",
@@ -357,12 +418,14 @@ export class SmtpServer {
       this.#http?.stop(graceMs),
     ]);
     await this.#certs?.stop();
+    await this.#monitor?.stop();
     await this.#registry.closeAll();
     await this.#worker.stop();
     await this.#spool.close(this.#snap.config.timeouts.shutdownSeconds * 1000);
     this.#accounts.close();
     this.#queue.close();
     this.#rates.close();
+    this.#alerter?.close();
   }
 }
 

@@ -67,6 +67,13 @@ export interface SessionOptions {
   trusted?: boolean;
   /** Active DKIM signing keys per local domain (RFC 6376), for mail we originate. */
   dkimKeys?: ReadonlyMap<string, readonly DkimSigningKey[]>;
+  /**
+   * An account reached its submission rate limit (the session answers 451 4.7.1 either way):
+   * the server holds its queued mail and alerts the owner (`rate_limits.on_limit`).
+   */
+  onRateLimit?: (account: string, reason: string, ip: string) => void;
+  /** An account logged in (AUTH succeeded) from `ip`: remembered for alerts. */
+  onLogin?: (account: string, ip: string) => void;
   /** Rewrites the envelope sender of forwarded mail (SRS); absent with `forwarding.srs: false`. */
   srs?: { forward(sender: string): string };
   now?: () => Date;

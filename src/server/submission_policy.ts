@@ -33,6 +33,7 @@ export function checkSubmitter(view: SessionView, user: string, from: string): R
       user,
       reason: v.reason,
     });
+    view.options.onRateLimit?.(user, v.reason, view.options.peer.address);
     return reply(451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
   }
   if (v?.warn) {
@@ -59,6 +60,7 @@ export function checkRecipientRate(view: SessionView, accepted: number): Reply |
       user,
       reason: v.reason,
     });
+    if (!v.permanent) view.options.onRateLimit?.(user, v.reason, view.options.peer.address);
     return v.permanent
       ? reply(550, "5.7.1", `Rate limit: ${v.reason}`)
       : reply(451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
