@@ -44,6 +44,8 @@ import { ImapService } from "../imap/server.ts";
 import { MailRegistry } from "../imap/store/mod.ts";
 import type { HttpListenerKind, ImapListenerKind } from "../config/config.ts";
 import { HttpService } from "../http/server.ts";
+import { EvaluationLog } from "../reports/evaluation_log.ts";
+import { ReportScheduler } from "../reports/report_scheduler.ts";
 
 /** A bound listener (SMTP or IMAP). */
 export type BoundAddress = Bound<ListenerKind | ImapListenerKind | HttpListenerKind>;
@@ -82,6 +84,9 @@ export class SmtpServer {
   readonly #registry: MailRegistry;
   #imap: ImapService | null = null;
   #http: HttpService | null = null;
+  /** DMARC evaluations of received mail, and the aggregate reports made of them. */
+  readonly #dmarcLog: EvaluationLog;
+  #reports: ReportScheduler | null = null;
   readonly #log = log("server");
 
   private constructor(
@@ -91,8 +96,10 @@ export class SmtpServer {
     rates: RateLimiter,
     maildir: MaildirStore,
     spool: Spool,
+    dmarcLog: EvaluationLog,
   ) {
     this.#snap = snap;
+    this.#dmarcLog = dmarcLog;
     this.#spool = spool;
     // Files another program drops into a Maildir are found within a second; postie's own
     // deliveries wake the sessions at once.
@@ -124,6 +131,11 @@ export class SmtpServer {
   /** The inbound spool; `spool.idle()` tells when accepted local mail is in the Maildirs. */
   get spool(): Spool {
     return this.#spool;
+  }
+
+  /** The DMARC aggregate report scheduler (tests call `sendNow()`). */
+  get reports(): ReportScheduler {
+    return this.#reports!;
   }
 
   /** The delivery worker (tests drive it). */
@@ -177,6 +189,7 @@ export class SmtpServer {
           kick: () => kick(),
         },
       }),
+      await EvaluationLog.open(config.dataDir),
     );
     kick = () => server.#worker.kick();
     try {
@@ -232,6 +245,14 @@ export class SmtpServer {
       throw e;
     }
     server.#worker.start();
+    // RFC 7489 §7.2: aggregate reports go out through the queue, like any other mail.
+    server.#reports = ReportScheduler.start({
+      config,
+      log: server.#dmarcLog,
+      resolver: server.#snap.resolver,
+      dkimKeys: server.#snap.dkim,
+      enqueue: (req) => server.#spool.enqueue(req),
+    });
     const missing = server.#snap.router.missingPostmasters();
     if (missing.length > 0) {
       server.#log.warning(
@@ -305,6 +326,7 @@ export class SmtpServer {
           queue: { enqueue: (req) => this.#spool.enqueue(req) },
           trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
           dkimKeys: snap.dkim,
+          dmarcLog: this.#dmarcLog,
           ...(snap.srs ? { srs: snap.srs } : {}),
           ...(conn.tls ? { tls: conn.tls } : {}),
         });
@@ -333,6 +355,7 @@ export class SmtpServer {
     this.#guard.configure(config.auth);
     this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
+    this.#reports?.configure(config, snap.resolver, snap.dkim);
     if (JSON.stringify(old.listen) !== JSON.stringify(config.listen)) {
       this.#log.warning("listen addresses changed; restart postie to apply them", {
         event: "reload",
@@ -357,12 +380,14 @@ export class SmtpServer {
       this.#http?.stop(graceMs),
     ]);
     await this.#certs?.stop();
+    await this.#reports?.stop();
     await this.#registry.closeAll();
     await this.#worker.stop();
     await this.#spool.close(this.#snap.config.timeouts.shutdownSeconds * 1000);
     this.#accounts.close();
     this.#queue.close();
     this.#rates.close();
+    this.#dmarcLog.close();
   }
 }
 
