@@ -61,9 +61,17 @@ export function groupRecords(evaluations: readonly DmarcEvaluation[]): ReportRow
   return [...rows.values()];
 }
 
+const ENTITIES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&apos;",
+};
+
 /** XML character data and attribute values (XML 1.0 §2.4): `& < > " '` escaped. */
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+  return text.replace(/[&<>"']/g, (c) => ENTITIES[c]!)
     // XML 1.0 §2.2: control characters other than TAB, LF, CR cannot appear at all.
     // deno-lint-ignore no-control-regex
     .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, "");
