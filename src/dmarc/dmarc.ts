@@ -281,10 +281,10 @@ function isPass(result: string): boolean {
 
 /**
  * RFC 7489 §3.1.1 (DKIM) and §3.1.2 (SPF) identifier alignment of `domain` with the From
- * domain `from` (A-labels): strict mode needs the same name, relaxed mode the same
+ * domain `from` (A-labels; also used for the verdicts of aggregate reports): strict mode needs the same name, relaxed mode the same
  * Organizational Domain. Names compare case-insensitively.
  */
-function aligned(domain: string, from: string, mode: AlignmentMode): boolean {
+export function aligned(domain: string, from: string, mode: AlignmentMode): boolean {
   const d = asciiDomain(domain);
   if (d === null) return false;
   if (mode === "s") return d === from;

@@ -17,7 +17,13 @@ import type { SessionView } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
 import { checkFromHeader, submissionFixups } from "./submission_policy.ts";
 import { authenticationHeaders, receivedHeader } from "./trace_headers.ts";
-import { applyDmarc, signOutbound, verifyInbound } from "./dkim_dmarc.ts";
+import {
+  appliedDisposition,
+  applyDmarc,
+  recordEvaluation,
+  signOutbound,
+  verifyInbound,
+} from "./dkim_dmarc.ts";
 import {
   enqueueForwards,
   forwardsAfterDmarc,
@@ -107,6 +113,7 @@ export async function acceptMessage(
     };
     authResults = authenticationHeaders(view, tx, verdict.dkim, verdict.dmarc);
     const refusal = applyDmarc(view, verdict.dmarc, boxes);
+    recordEvaluation(view, tx, verdict, appliedDisposition(verdict.dmarc, refusal, boxes));
     if (refusal) return fail(refusal, "DMARC policy");
     if (forwards.length > 0) {
       const d = forwardsAfterDmarc(view, forwards, verdict.dmarc);

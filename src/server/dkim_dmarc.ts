@@ -8,12 +8,27 @@
 
 import type { MailboxRef } from "../delivery/maildir.ts";
 import { type DkimResult, signMessage, verifyMessage } from "../dkim/mod.ts";
-import { authorDomain, type DmarcOutcome, evaluateDmarc } from "../dmarc/dmarc.ts";
+import {
+  aligned,
+  asciiDomain,
+  authorDomain,
+  type DmarcOutcome,
+  type DmarcPolicy,
+  evaluateDmarc,
+} from "../dmarc/dmarc.ts";
 import { headerValues } from "../smtp/headers.ts";
 import { type Reply, reply } from "../smtp/reply.ts";
 import type { SessionView } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
 import { concat } from "../util/bytes.ts";
+
+/** What {@linkcode verifyInbound} found. */
+export interface InboundVerdict {
+  dkim: DkimResult[];
+  dmarc: DmarcOutcome | null;
+  /** The RFC5322.From domain, when there is exactly one. */
+  fromDomain?: string;
+}
 
 /**
  * The DKIM results of every signature, and DMARC for the From domain. Needs the session's
@@ -23,7 +38,7 @@ export async function verifyInbound(
   view: SessionView,
   tx: Transaction,
   content: readonly Uint8Array[],
-): Promise<{ dkim: DkimResult[]; dmarc: DmarcOutcome | null }> {
+): Promise<InboundVerdict> {
   const resolver = view.options.resolver!;
   const message = concat(content);
   const dkim = await verifyMessage(message, { resolver, now: view.now() });
@@ -51,7 +66,65 @@ export async function verifyInbound(
     disposition: dmarc.disposition,
     dkim: dkim.map((d) => `${d.domain}:${d.result}`),
   });
-  return { dkim, dmarc };
+  return { dkim, dmarc, fromDomain: author.domain };
+}
+
+/**
+ * Record the DMARC evaluation of a received message for the aggregate reports (RFC 7489
+ * §7.2) when the session has a log and a policy record applied (pass or fail). `applied` is
+ * what was done: the disposition after our local dmarc mode (RFC 7489 §6.7 allows a local
+ * policy; it is reported as `local_policy`).
+ */
+export function recordEvaluation(
+  view: SessionView,
+  tx: Transaction,
+  verdict: InboundVerdict,
+  applied: DmarcPolicy,
+): void {
+  const sink = view.options.dmarcLog;
+  const { dmarc, fromDomain } = verdict;
+  if (!sink || !dmarc?.record || !dmarc.policyDomain || !fromDomain || !tx.spf) return;
+  const from = asciiDomain(fromDomain) ?? fromDomain.toLowerCase();
+  const r = dmarc.record;
+  const p = r.p ?? "none";
+  const spf = tx.spf;
+  const spfDomain = spf.identity.slice(spf.identity.lastIndexOf("@") + 1).toLowerCase();
+  const pass = (s: string) => s.trim().toLowerCase() === "pass";
+  const dkimAligned = verdict.dkim.some((d) => pass(d.result) && aligned(d.domain, from, r.adkim));
+  const spfAligned = pass(spf.mailFrom.result) && aligned(spfDomain, from, r.aspf);
+  // RFC 7489 Appendix C PolicyOverrideType: pct= sampling, or our own dmarc mode.
+  const override = applied !== dmarc.disposition
+    ? "local_policy"
+    : dmarc.sampledOut
+    ? "sampled_out"
+    : undefined;
+  try {
+    sink.record({
+      time: view.now(),
+      sourceIp: view.options.peer.address,
+      headerFrom: from,
+      envelopeFrom: tx.from ? spfDomain : "",
+      policyDomain: dmarc.policyDomain,
+      policy: { p, sp: r.sp ?? p, pct: r.pct, adkim: r.adkim, aspf: r.aspf },
+      rua: r.rua,
+      disposition: applied,
+      ...(override ? { override } : {}),
+      dkimAligned: dkimAligned ? "pass" : "fail",
+      spfAligned: spfAligned ? "pass" : "fail",
+      dkim: verdict.dkim.map((d) => ({
+        domain: d.domain.toLowerCase(),
+        selector: d.selector,
+        result: d.result,
+      })),
+      spf: { domain: spfDomain, scope: tx.from ? "mfrom" : "helo", result: spf.mailFrom.result },
+    });
+  } catch (e) {
+    // A full disk or a locked database must not cost the message.
+    view.options.log.warning("DMARC evaluation not recorded: {error}", {
+      event: "dmarc_record_failed",
+      error: String(e),
+    });
+  }
 }
 
 /**
@@ -85,6 +158,24 @@ export function applyDmarc(
     );
   }
   return undefined;
+}
+
+/**
+ * What {@linkcode applyDmarc} did, as one disposition for the aggregate report: reject when
+ * it refused the message, quarantine when some mailbox got it in Junk, else none (a failing
+ * message without local mailboxes keeps the policy's disposition).
+ */
+export function appliedDisposition(
+  dmarc: DmarcOutcome | null,
+  refusal: Reply | undefined,
+  boxes: ReadonlyMap<string, MailboxRef>,
+): DmarcPolicy {
+  if (!dmarc) return "none";
+  if (refusal) return "reject";
+  if (dmarc.result !== "fail" || dmarc.disposition === "none" || boxes.size === 0) {
+    return dmarc.disposition;
+  }
+  return [...boxes.values()].some((b) => b.folder === "Junk") ? "quarantine" : "none";
 }
 
 /**

@@ -46,6 +46,8 @@ import { ImapService } from "../imap/server.ts";
 import { MailRegistry } from "../imap/store/mod.ts";
 import type { HttpListenerKind, ImapListenerKind } from "../config/config.ts";
 import { HttpService } from "../http/server.ts";
+import { EvaluationLog } from "../reports/evaluation_log.ts";
+import { ReportScheduler } from "../reports/report_scheduler.ts";
 
 /** A bound listener (SMTP or IMAP). */
 export type BoundAddress = Bound<ListenerKind | ImapListenerKind | HttpListenerKind>;
@@ -86,6 +88,9 @@ export class SmtpServer {
   #http: HttpService | null = null;
   #alerter: Alerter | null = null;
   #monitor: Monitor | null = null;
+  /** DMARC evaluations of received mail, and the aggregate reports made of them. */
+  readonly #dmarcLog: EvaluationLog;
+  #reports: ReportScheduler | null = null;
   readonly #log = log("server");
 
   private constructor(
@@ -95,8 +100,10 @@ export class SmtpServer {
     rates: RateLimiter,
     maildir: MaildirStore,
     spool: Spool,
+    dmarcLog: EvaluationLog,
   ) {
     this.#snap = snap;
+    this.#dmarcLog = dmarcLog;
     this.#spool = spool;
     // Files another program drops into a Maildir are found within a second; postie's own
     // deliveries wake the sessions at once.
@@ -183,6 +190,11 @@ export class SmtpServer {
     return this.#spool;
   }
 
+  /** The DMARC aggregate report scheduler (tests call `sendNow()`). */
+  get reports(): ReportScheduler {
+    return this.#reports!;
+  }
+
   /** The delivery worker (tests drive it). */
   get worker(): DeliveryWorker {
     return this.#worker;
@@ -234,6 +246,7 @@ export class SmtpServer {
           kick: () => kick(),
         },
       }),
+      await EvaluationLog.open(config.dataDir),
     );
     kick = () => server.#worker.kick();
     server.#alerter = await Alerter.open(config, {
@@ -290,6 +303,14 @@ export class SmtpServer {
       kick: () => server.#worker.kick(),
     });
     server.#monitor.start();
+    // RFC 7489 §7.2: aggregate reports go out through the queue, like any other mail.
+    server.#reports = ReportScheduler.start({
+      config,
+      log: server.#dmarcLog,
+      resolver: server.#snap.resolver,
+      dkimKeys: server.#snap.dkim,
+      enqueue: (req) => server.#spool.enqueue(req),
+    });
     const missing = server.#snap.router.missingPostmasters();
     if (missing.length > 0) {
       server.#log.warning(
@@ -363,6 +384,7 @@ export class SmtpServer {
           queue: { enqueue: (req) => this.#spool.enqueue(req) },
           trusted: config.relay.trustedNetworks.some((n) => inCidr(ip, n.network, n.bits)),
           dkimKeys: snap.dkim,
+          dmarcLog: this.#dmarcLog,
           ...(snap.srs ? { srs: snap.srs } : {}),
           onRateLimit: (account, reason) => this.#rateLimited(account, reason),
           onLogin: (account, ip) => this.#rates.recordLogin(account, ip),
@@ -394,6 +416,7 @@ export class SmtpServer {
     this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
     this.#alerter?.configure(config);
+    this.#reports?.configure(config, snap.resolver, snap.dkim);
     if (JSON.stringify(old.listen) !== JSON.stringify(config.listen)) {
       this.#log.warning("listen addresses changed; restart postie to apply them", {
         event: "reload",
@@ -419,6 +442,7 @@ export class SmtpServer {
     ]);
     await this.#certs?.stop();
     await this.#monitor?.stop();
+    await this.#reports?.stop();
     await this.#registry.closeAll();
     await this.#worker.stop();
     await this.#spool.close(this.#snap.config.timeouts.shutdownSeconds * 1000);
@@ -426,6 +450,7 @@ export class SmtpServer {
     this.#queue.close();
     this.#rates.close();
     this.#alerter?.close();
+    this.#dmarcLog.close();
   }
 }
 

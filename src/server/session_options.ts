@@ -15,6 +15,7 @@ import type { Resolver } from "../dns/resolver.ts";
 import type { AuthGuard, CredentialStore } from "../auth/guard.ts";
 import type { RateLimiter } from "../policy/rate_limit.ts";
 import type { DkimSigningKey } from "../dkim/mod.ts";
+import type { DmarcEvaluation } from "../reports/evaluation_log.ts";
 
 /** Facts about an established TLS layer. */
 export interface TlsInfo {
@@ -74,6 +75,11 @@ export interface SessionOptions {
   onRateLimit?: (account: string, reason: string, ip: string) => void;
   /** An account logged in (AUTH succeeded) from `ip`: remembered for alerts. */
   onLogin?: (account: string, ip: string) => void;
+  /**
+   * Where the DMARC evaluation of each received message goes, for aggregate reports (RFC 7489
+   * §7.2); see src/reports/evaluation_log.ts. Without it nothing is recorded.
+   */
+  dmarcLog?: { record(e: DmarcEvaluation): void };
   /** Rewrites the envelope sender of forwarded mail (SRS); absent with `forwarding.srs: false`. */
   srs?: { forward(sender: string): string };
   now?: () => Date;

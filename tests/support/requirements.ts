@@ -49,10 +49,11 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     package: "python3",
     usedBy:
-      "DSN test: Python's email package parses our multipart/report; smtplib and imaplib interop",
+      "DSN test: Python's email package parses our multipart/report; smtplib and imaplib interop" +
+      "; DMARC report test: gzip and xml.etree read our aggregate report",
     suite: "test",
     programs: ["python3", DEBIAN_PYTHON],
-    python: ["email", "smtplib", "imaplib", "ssl", "json"],
+    python: ["email", "smtplib", "imaplib", "ssl", "json", "gzip", "xml.etree.ElementTree"],
   },
   {
     package: "coreutils",
