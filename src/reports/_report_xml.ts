@@ -34,6 +34,9 @@ import { MAX_REPORT_BYTES } from "./_bounded_inflate.ts";
 /** The most records accepted in one report. */
 export const MAX_RECORDS = 100_000;
 
+/** The largest message count of one record (2^32 - 1), so that sums stay exact. */
+const MAX_COUNT = 4_294_967_295;
+
 /** The latest date accepted (2100-01-01T00:00:00Z), in Unix seconds. */
 const LATEST = 4_102_444_800;
 const LONGEST_RANGE = 366 * 86_400;
@@ -276,7 +279,7 @@ function toRecord(r: Node, path: string): ReportRecord {
   const rowPath = `${path}/row`;
   const sourceIp = text(row, "source_ip", rowPath);
   if (isIP(sourceIp) === 0) throw new Invalid(`${rowPath}/source_ip: "${sourceIp}" is no IP`);
-  const count = integer(row, "count", rowPath, Number.MAX_SAFE_INTEGER);
+  const count = integer(row, "count", rowPath, MAX_COUNT);
   const pe = node(row, "policy_evaluated", rowPath);
   const pePath = `${rowPath}/policy_evaluated`;
   const ids = node(r, "identifiers", path);
