@@ -73,6 +73,12 @@ export function unpack(bytes: Uint8Array, kind: PayloadKind): Inflated {
  * report and whose bytes are gzip, zip or XML. Never throws.
  */
 export function findReportPayload(message: Uint8Array): Payload {
+  // A bare report file rather than a mail (no header starts with "<", 1F 8B or "PK").
+  const bare = sniffKind(message);
+  if (bare) {
+    const xml = unpack(message, bare);
+    return xml.ok ? { ok: true, xml: xml.bytes, kind: bare } : xml;
+  }
   const root = parseMessage(message);
   let firstFailure: string | undefined;
   for (const part of walkParts(root)) {
@@ -83,15 +89,15 @@ export function findReportPayload(message: Uint8Array): Payload {
     const dispParams = disposition ? parseDisposition(disposition.value)?.params ?? [] : [];
     const filename = paramValue(dispParams, "filename") ?? paramValue(ct.params, "name") ??
       undefined;
-    // A mail without Content-Type may be the report itself (its body).
     const labelled = REPORT_TYPES.has(type) ||
-      (filename !== undefined && REPORT_NAME.test(filename)) || (part === root && part.defaultType);
-    if (!labelled) continue;
+      (filename !== undefined && REPORT_NAME.test(filename));
+    // A mail without Content-Type may be the report itself (its body).
+    if (!labelled && !(part === root && part.defaultType)) continue;
     const encoding = findField(part.fields, "content-transfer-encoding")?.value ?? "7bit";
     const bytes = decodeTransfer(message, part.bodyStart, part.bodyEnd, encoding);
     const kind = sniffKind(bytes);
     if (!kind) {
-      firstFailure ??= `the ${type} part is neither gzip, zip nor XML`;
+      if (labelled) firstFailure ??= `the ${type} part is neither gzip, zip nor XML`;
       continue;
     }
     const xml = unpack(bytes, kind);
