@@ -63,8 +63,12 @@ class Collector {
 
 /** Decompresses a gzip stream (RFC 1952), stopping at `max` output bytes. Never throws. */
 export function gunzipBounded(data: Uint8Array, max = MAX_REPORT_BYTES): Inflated {
+  // RFC 1952 §2.2: a 10-byte header and an 8-byte trailer at least.
+  if (data.length < 18) return { ok: false, reason: "gzip: truncated stream" };
   const sink = new Collector(max);
   const g = new Gunzip((chunk, final) => sink.take(null, chunk, final));
+  let members = 1;
+  g.onmember = () => members++;
   try {
     for (let i = 0; i < data.length && !sink.stopped; i += CHUNK) {
       g.push(data.subarray(i, i + CHUNK), i + CHUNK >= data.length);
@@ -75,6 +79,12 @@ export function gunzipBounded(data: Uint8Array, max = MAX_REPORT_BYTES): Inflate
   if (sink.over) return tooLarge("gzip", max);
   if (sink.error) return { ok: false, reason: `gzip: ${sink.error}` };
   if (!sink.done) return { ok: false, reason: "gzip: truncated stream" };
+  // RFC 1952 §2.3.1: ISIZE, the size modulo 2^32, ends the (single) member; fflate's stream
+  // does not check it, and a cut stream would otherwise look complete.
+  const isize = new DataView(data.buffer, data.byteOffset + data.length - 4, 4).getUint32(0, true);
+  if (members === 1 && isize !== sink.total % 2 ** 32) {
+    return { ok: false, reason: "gzip: truncated or corrupt stream (size mismatch)" };
+  }
   return { ok: true, bytes: concat(sink.chunks) };
 }
 
