@@ -33,6 +33,8 @@ import {
   srsSecretsPath,
 } from "./src/forward/srs_secrets.ts";
 import { forwardTarget } from "./src/forward/forward_target.ts";
+import { ReportStore } from "./src/reports/report_store.ts";
+import { formatReportSummary } from "./src/reports/format_report_summary.ts";
 
 const HELP = `postie ${VERSION}: a mail server that is never an open relay
 
@@ -65,6 +67,9 @@ Usage:
                                           add DKIM keys (rotation: new keys sign from now on)
   postie srs rotate [--config FILE]       new secret for forwarded senders (SRS); the old one
                                           still verifies for 30 days
+  postie reports dmarc [--domain D] [--since DATE] [--config FILE]
+                                          DMARC reports received: per reporter and source IP,
+                                          DKIM/SPF/DMARC passes; "!" marks failing IPs not ours
   postie relay-check HOST:PORT --to ADDRESS [--domain D] [--local ADDRESS]
                                           try every open-relay trick against your server
   postie --help | --version
@@ -323,10 +328,42 @@ async function queue(sub: string | undefined, rest: string[], values: Flags): Pr
   }
 }
 
+/** `--since`: a date (2026-01-31, or an ISO time) or a number of days back (`7d`). */
+function parseSince(text: string): Date | undefined {
+  const days = /^(\d{1,5})d$/.exec(text);
+  if (days) return new Date(Date.now() - Number(days[1]) * 86_400_000);
+  if (!/^\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) return undefined;
+  const d = new Date(text);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+async function reportsCommand(sub: string | undefined, rest: string[], values: Flags) {
+  const usage = "usage: postie reports dmarc [--domain D] [--since DATE] [--config FILE]";
+  if (sub !== "dmarc" || rest.length > 0) fail(usage, 2);
+  const since = values.since === undefined ? undefined : parseSince(values.since);
+  if (values.since !== undefined && !since) {
+    fail(`--since: "${values.since}" is neither a date (2026-01-31) nor days back (7d)`, 2);
+  }
+  const config = await getConfig(values.config);
+  const store = await ReportStore.open(config.dataDir);
+  try {
+    const summary = store.summary({
+      ...(values.domain !== undefined ? { domain: values.domain } : {}),
+      ...(since ? { since } : {}),
+    });
+    const ours = [config.outbound.sourceIpv4, config.outbound.sourceIpv6]
+      .filter((ip): ip is string => ip !== undefined);
+    say(formatReportSummary(summary, ours));
+  } finally {
+    store.close();
+  }
+}
+
 interface Flags {
   config?: string;
   to?: string;
   domain?: string;
+  since?: string;
   local?: string;
   selector?: string;
   hostname?: string;
@@ -354,6 +391,7 @@ async function main(args: string[]): Promise<void> {
         off: { type: "boolean" },
         to: { type: "string" },
         domain: { type: "string" },
+        since: { type: "string" },
         local: { type: "string" },
         selector: { type: "string" },
         hostname: { type: "string" },
@@ -441,6 +479,8 @@ async function main(args: string[]): Promise<void> {
         say("A running server reads the file again on reload (SIGHUP) or restart.");
         return;
       }
+      case "reports":
+        return await reportsCommand(sub, rest, values);
       case "relay-check": {
         // Unauthenticated probes toward an external address; never sends DATA.
         const target = sub ? parseHostPort(sub, 25) : undefined;
