@@ -177,6 +177,15 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
     throw configError(source, missing, "is required when the other TLS file is set");
   }
   const acme = readAcme(v, source);
+  const reportsAt = v.reports.address?.slice(v.reports.address.lastIndexOf("@") + 1);
+  if (reportsAt !== undefined && !v.domains.includes(reportsAt)) {
+    throw configError(
+      source,
+      "reports.address",
+      "must be in one of the local domains (postie reads the reports there)",
+      v.reports.address,
+    );
+  }
   return {
     source,
     hostname: v.hostname,

@@ -203,6 +203,11 @@ Deno.test("validateConfig() names the key and the reason for each mistake", asyn
     ["reports.from", { ...base, reports: { from: "a%b@x.example" } }, /"reports.from"/],
     ["reports.interval", { ...base, reports: { interval: -1 } }, /"reports.interval"/],
     [
+      "reports.address elsewhere",
+      { ...base, reports: { address: "r@elsewhere.example" } },
+      /"reports.address" must be in one of the local domains/,
+    ],
+    [
       "alias percent",
       { ...base, aliases: { "a%b@a.example": "x@a.example" } },
       /must have a plain local part/,

@@ -75,11 +75,15 @@ export class Router {
 
   readonly #srs: SrsReverser | undefined;
 
+  /** `reports.address`: it receives DMARC reports even when it is no account or alias. */
+  readonly #reports: string | undefined;
+
   constructor(
-    config: Pick<Config, "domains" | "aliases">,
+    config: Pick<Config, "domains" | "aliases"> & Partial<Pick<Config, "reports">>,
     accounts: AccountLookup,
     srs?: SrsReverser,
   ) {
+    this.#reports = config.reports?.address.toLowerCase();
     this.#domains = new Set(config.domains);
     this.#aliases = config.aliases;
     this.#accounts = accounts;
@@ -141,6 +145,11 @@ export class Router {
     // alias or account it reaches the primary domain's postmaster.
     if (local === "postmaster" && box.domain !== this.primaryDomain) {
       return this.resolve({ local, domain: this.primaryDomain, quoted: false }, options);
+    }
+    if (`${local}@${box.domain}` === this.#reports) {
+      // RFC 7489 §7.2: the reports about our domains land in their own Maildir, which postie
+      // reads (src/reports/report_mailbox.ts).
+      return { kind: "local", mailboxes: [{ address: this.#reports, local, domain: box.domain }] };
     }
     return { kind: "unknown", reason: "no such user" };
   }

@@ -10,6 +10,7 @@
 
 import type { Config, ListenAddress } from "../config/config.ts";
 import { reverseName } from "../dns/resolver.ts";
+import { organizationalDomain } from "../dmarc/organizational_domain.ts";
 import { AcmeAccountRecord } from "../acme/acme_state.ts";
 import type { PinnedKey } from "../tls/served_certificate.ts";
 
@@ -38,7 +39,7 @@ export function ourAddresses(config: Pick<Config, "outbound">): string[] {
 
 /** Every record `domain` needs (RFC 5321 §5.1 MX, RFC 7208 SPF, RFC 6376 DKIM, RFC 7489). */
 export function recommendedRecords(
-  config: Pick<Config, "hostname" | "outbound">,
+  config: Pick<Config, "hostname" | "outbound"> & Partial<Pick<Config, "reports">>,
   domain: string,
   keys: readonly PublishedKey[],
 ): RecommendedRecord[] {
@@ -76,13 +77,28 @@ export function recommendedRecords(
       explanation: `DKIM public key "${k.selector}": receivers verify postie's signatures with it.`,
     });
   }
+  // Aggregate reports (RFC 7489 §7.2) come to reports.address, which postie reads itself
+  // (`postie reports dmarc`).
+  const rua = config.reports?.address ?? `postmaster@${domain}`;
+  const ruaDomain = rua.slice(rua.lastIndexOf("@") + 1);
   out.push({
     name: `_dmarc.${domain}`,
     type: "TXT",
-    value: `v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@${domain}`,
-    explanation: "DMARC: mail failing SPF and DKIM alignment goes to spam. After a few weeks " +
-      "of clean reports to postmaster, change p=quarantine to p=reject.",
+    value: `v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:${rua}`,
+    explanation: "DMARC: mail failing SPF and DKIM alignment goes to spam. Receivers send " +
+      `daily reports to ${rua} (postie reports dmarc shows them); after a few weeks of clean ` +
+      "reports, change p=quarantine to p=reject.",
   });
+  if (organizationalDomain(ruaDomain) !== organizationalDomain(domain)) {
+    // RFC 7489 §7.1: the report domain must agree to get reports about another domain.
+    out.push({
+      name: `${domain}._report._dmarc.${ruaDomain}`,
+      type: "TXT",
+      value: "v=DMARC1",
+      explanation: `${ruaDomain} accepts DMARC reports about ${domain} (RFC 7489 7.1); ` +
+        "without it receivers send none.",
+    });
+  }
   for (const ip of ips) {
     out.push({
       name: reverseName(ip),

@@ -9,7 +9,7 @@
 
 import type { Config, ListenerKind } from "../config/config.ts";
 import { AccountStore } from "../accounts/store.ts";
-import { MaildirStore } from "../delivery/maildir.ts";
+import { mailboxDir, MaildirStore } from "../delivery/maildir.ts";
 import { Spool } from "../delivery/spool.ts";
 import { Router } from "../delivery/router.ts";
 import { log } from "../log/logger.ts";
@@ -22,6 +22,7 @@ import { Srs } from "../forward/srs.ts";
 import { loadSrsSecrets } from "../forward/srs_secrets.ts";
 import { type Alert, Alerter } from "../alerts/alerter.ts";
 import { Monitor } from "../alerts/monitor.ts";
+import { ReportMailbox } from "../reports/report_mailbox.ts";
 import { lockoutAlert, rateLimitAlert } from "../alerts/alert_texts.ts";
 import { Session } from "./session.ts";
 import { Transport } from "./transport.ts";
@@ -87,6 +88,8 @@ export class SmtpServer {
   #imap: ImapService | null = null;
   #http: HttpService | null = null;
   #alerter: Alerter | null = null;
+  /** Reads the DMARC reports that arrive for `reports.address`. */
+  #reportMailbox: ReportMailbox | null = null;
   #monitor: Monitor | null = null;
   /** DMARC evaluations of received mail, and the aggregate reports made of them. */
   readonly #dmarcLog: EvaluationLog;
@@ -111,7 +114,10 @@ export class SmtpServer {
       hostname: snap.config.hostname,
       pollMs: 1000,
     });
-    maildir.onDelivered = (dir) => void this.#registry.notifyNewMail(dir).catch(() => {});
+    maildir.onDelivered = (dir) => {
+      void this.#registry.notifyNewMail(dir).catch(() => {});
+      if (dir === this.#reportMailbox?.mailbox) this.#reportMailbox.kick();
+    };
     this.#accounts = accounts;
     this.#queue = queue;
     this.#rates = rates;
@@ -303,6 +309,18 @@ export class SmtpServer {
       kick: () => server.#worker.kick(),
     });
     server.#monitor.start();
+    const [rLocal, rDomain] = config.reports.address.split("@") as [string, string];
+    server.#reportMailbox = new ReportMailbox({
+      dataDir: config.dataDir,
+      mailbox: mailboxDir(maildir.root, {
+        address: config.reports.address,
+        local: rLocal,
+        domain: rDomain,
+      }),
+      domains: () => server.#snap.config.domains,
+      log: log("reports"),
+    });
+    server.#reportMailbox.start();
     // RFC 7489 §7.2: aggregate reports go out through the queue, like any other mail.
     server.#reports = ReportScheduler.start({
       config,
@@ -442,6 +460,7 @@ export class SmtpServer {
     ]);
     await this.#certs?.stop();
     await this.#monitor?.stop();
+    await this.#reportMailbox?.stop();
     await this.#reports?.stop();
     await this.#registry.closeAll();
     await this.#worker.stop();

@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { loadDomainKeys } from "../../src/dkim/mod.ts";
+import { ReportStore } from "../../src/reports/report_store.ts";
 import { TestDnsServer, type ZoneRecord } from "../support/dns_server.ts";
 import { sendMail, SmtpTestClient, startTestServer } from "../support/harness.ts";
 import { DEBIAN_PYTHON } from "../support/requirements.ts";
@@ -131,6 +132,67 @@ Deno.test("B's DMARC aggregate report about a.test reaches dmarc@a.test at A, si
     ]);
     // Reported: nothing is sent twice.
     assert.deepEqual(await b.server.reports.sendNow(), []);
+  } finally {
+    await b.close();
+    await a.close();
+    await dns.close();
+  }
+});
+
+Deno.test("a report sent to A's reports.address is read by A itself: postie reports dmarc counts it", async () => {
+  const dns = await TestDnsServer.start();
+  const pa = await freePort();
+  // A owns a.test and reads the reports about it at dmarc-reports@a.test (no account needed).
+  const a = await startTestServer({
+    dns,
+    config: { hostname: "mx.a.test", domains: ["a.test"], listen: { smtp: [`127.0.0.1:${pa}`] } },
+    accounts: [],
+  });
+  const b = await startTestServer({
+    dns,
+    config: {
+      hostname: "mx.b.test",
+      domains: ["b.test"],
+      outbound: { routes: { "a.test": { host: "127.0.0.1", port: pa, tls: "none" } } },
+    },
+    accounts: ["bob@b.test"],
+  });
+  try {
+    const txt = (name: string, data: string): ZoneRecord => ({ name, type: "TXT", data });
+    dns.setRecords([
+      txt("a.test", "v=spf1 ip4:127.0.0.1 -all"),
+      txt("_dmarc.a.test", "v=DMARC1; p=reject; rua=mailto:dmarc-reports@a.test"),
+      txt("evil.test", "v=spf1 -all"),
+    ]);
+    const c = await SmtpTestClient.connect(b.port("smtp"));
+    await c.reply();
+    assert.equal(
+      (await sendMail(c, "news@a.test", ["bob@b.test"], "From: <news@a.test>\r\n\r\nx")).code,
+      250,
+    );
+    await c.cmd("RSET");
+    // A spoofer: refused by the p=reject policy, and counted in the report.
+    assert.equal(
+      (await sendMail(c, "x@evil.test", ["bob@b.test"], "From: <ceo@a.test>\r\n\r\nx")).code,
+      550,
+    );
+    c.close();
+    const out = await b.server.reports.sendNow();
+    assert.deepEqual(out.map((o) => o.sent), [["dmarc-reports@a.test"]]);
+    const summary = await waitFor("A read the report", async () => {
+      const store = await ReportStore.open(a.dataDir);
+      try {
+        const s = store.summary({ domain: "a.test" });
+        return s.reports > 0 ? s : undefined;
+      } finally {
+        store.close();
+      }
+    }, 20_000);
+    assert.equal(summary.reports, 1);
+    const row = summary.rows.find((r) => r.sourceIp === "127.0.0.1")!;
+    assert.equal(row.reporter, "mx.b.test");
+    assert.equal(row.messages, 2);
+    assert.equal(row.dmarcPass, 1);
   } finally {
     await b.close();
     await a.close();
