@@ -184,12 +184,14 @@ Deno.test("receivers refusing our mail, a full queue and low disk space are aler
   try {
     const q = await QueueStore.open(t.dataDir);
     for (let i = 0; i < 2; i++) {
-      await q.enqueue({
+      // Held, so that the delivery worker leaves them in the queue while we look.
+      const id = await q.enqueue({
         sender: "",
         recipients: [`x${i}@down.example`],
         header: "",
         content: [new TextEncoder().encode("Subject: x\r\n\r\nx\r\n")],
       });
+      q.hold({ id }, "test");
     }
     q.close();
     for (let i = 0; i < 8; i++) t.server.monitor.noteReply("permanent");
