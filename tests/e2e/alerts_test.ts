@@ -37,10 +37,14 @@ async function alerts(t: TestServer): Promise<string[]> {
   return out;
 }
 
-async function waitFor(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+async function waitFor(
+  cond: () => Promise<boolean>,
+  ms = 20_000,
+  seen: () => Promise<string> = () => Promise.resolve(""),
+): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error("timed out");
+    if (Date.now() > end) throw new Error(`timed out; ${await seen()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -197,7 +201,11 @@ Deno.test("receivers refusing our mail, a full queue and low disk space are aler
     for (let i = 0; i < 8; i++) t.server.monitor.noteReply("permanent");
     for (let i = 0; i < 4; i++) t.server.monitor.noteReply("ok");
     await t.server.monitor.checkNow();
-    await waitFor(async () => (await alerts(t)).length >= 3);
+    await waitFor(
+      async () => (await alerts(t)).length >= 3,
+      20_000,
+      async () => (await alerts(t)).map((m) => /\r\nSubject: (.*)\r\n/.exec(m)?.[1]).join(" | "),
+    );
     const subjects = (await alerts(t)).map((m) => /\r\nSubject: (.*)\r\n/.exec(m)![1]).sort();
     assert.equal(subjects.length, 3);
     assert.match(subjects[0]!, /^\[postie\] 2 messages wait in the outbound queue$/);
