@@ -205,7 +205,7 @@ const POSTIE_FLAGS = [
   "--allow-read",
   "--allow-write",
   "--allow-env",
-  "--allow-sys=hostname",
+  "--allow-sys=hostname,statfs",
 ];
 
 /** Deno would otherwise look up its release server now and then: no traffic off loopback. */

@@ -43,6 +43,7 @@ export class Monitor {
   readonly #replies: { t: number; permanent: boolean }[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastDnsbl = 0;
+  #diskUnknownSaid = false;
   #running: Promise<void> | null = null;
 
   constructor(o: MonitorOptions) {
@@ -120,7 +121,15 @@ export class Monitor {
         );
       } else alerter.clear("disk");
     } catch (e) {
-      this.#o.log.debug("free space unknown: {error}", { error: (e as Error).message });
+      // Said once: without it (e.g. no --allow-sys=statfs) the disk alert cannot work.
+      if (!this.#diskUnknownSaid) {
+        this.#diskUnknownSaid = true;
+        this.#o.log.warning("free space of {dir} unknown, no disk alert: {error}", {
+          event: "monitor_disk_unknown",
+          dir: config.dataDir,
+          error: (e as Error).message,
+        });
+      }
     }
 
     const every = config.alerts.dnsblIntervalMs;

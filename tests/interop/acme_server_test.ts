@@ -47,9 +47,26 @@ interface World {
   close(): Promise<void>;
 }
 
+/**
+ * The CA, the DNS and postie. The listener ports must be known before pebble starts, so they
+ * are picked free first; another process may take one in between (EADDRINUSE): then again.
+ */
 async function world(
   challenge: "http-01" | "tls-alpn-01",
   opts: { nonceRejectPercent?: number; dataDir?: string } = {},
+): Promise<World> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await worldOnce(challenge, opts);
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function worldOnce(
+  challenge: "http-01" | "tls-alpn-01",
+  opts: { nonceRejectPercent?: number; dataDir?: string },
 ): Promise<World> {
   const httpPort = await freePort();
   const httpsPort = await freePort();

@@ -26,7 +26,7 @@
  * a missing one fails the test, it never skips.
  *
  * Run: deno test --allow-net --allow-read --allow-write --allow-env --allow-run \
- *        --allow-sys=hostname tests/interop/forward_interop_test.ts
+ *        --allow-sys=hostname,statfs tests/interop/forward_interop_test.ts
  *
  * @module
  */

@@ -12,7 +12,7 @@
  * and its log is checked for it.
  *
  * Run: deno test --allow-net --allow-read --allow-write --allow-env --allow-run \
- *        --allow-sys=hostname tests/interop/postfix_test.ts
+ *        --allow-sys=hostname,statfs tests/interop/postfix_test.ts
  *
  * @module
  */

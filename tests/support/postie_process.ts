@@ -17,7 +17,7 @@ export const DENO_RUN_FLAGS = [
   "--allow-read",
   "--allow-write",
   "--allow-env",
-  "--allow-sys=hostname",
+  "--allow-sys=hostname,statfs",
 ];
 
 /**
