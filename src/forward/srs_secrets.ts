@@ -21,7 +21,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { mkdirDurable, syncDir, writeDurably } from "../fs/durable.ts";
-import { writeNewFile } from "../fs/write_new_file.ts";
+import { createFileOnce } from "../fs/write_new_file.ts";
 
 /** How long a retired secret still verifies: the 21 days of an address and 9 days of slack. */
 export const SRS_SECRET_GRACE_DAYS = 30;
@@ -88,18 +88,9 @@ async function readOrCreate(dataDir: string, now: Date): Promise<Entry[]> {
   }
   const dir = join(dataDir, "srs");
   await mkdirDurable(dir);
-  // Written whole under a temporary name, then linked into place: a crash never leaves a
-  // half-written secrets file, and of two processes making it at once one secret wins.
-  const tmp = `${path}.${crypto.randomUUID()}.new`;
-  try {
-    await writeNewFile(tmp, format([newEntry(now)]), 0o600);
-    await Deno.link(tmp, path).catch((e) => {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    });
-  } finally {
-    await Deno.remove(tmp).catch(() => {});
-  }
-  await syncDir(dir);
+  // Whole or not at all: a crash never leaves a half-written secrets file, and of two
+  // processes making it at once one secret wins.
+  await createFileOnce(path, format([newEntry(now)]), 0o600);
   return parse(path, await Deno.readTextFile(path));
 }
 

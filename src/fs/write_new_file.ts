@@ -7,7 +7,8 @@
  * @module
  */
 
-import { writeAll } from "./durable.ts";
+import { dirname } from "node:path";
+import { syncDir, writeAll } from "./durable.ts";
 
 /**
  * Create `path` with `text` and `mode`, and fsync it.
@@ -26,4 +27,27 @@ export async function writeNewFile(path: string, text: string, mode: number): Pr
   } finally {
     f.close();
   }
+}
+
+/**
+ * Create `path` with `text` unless it exists, whole or not at all: written and fsynced under a
+ * temporary name, then linked into place (a link never replaces a name), then the directory
+ * fsynced. Of two processes creating it at once, one file wins and both see it.
+ *
+ * @returns whether this call created it.
+ */
+export async function createFileOnce(path: string, text: string, mode: number): Promise<boolean> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  let created = true;
+  try {
+    await writeNewFile(tmp, text, mode);
+    await Deno.link(tmp, path).catch((e) => {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      created = false;
+    });
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+  }
+  await syncDir(dirname(path));
+  return created;
 }

@@ -10,7 +10,7 @@
 import { dirname } from "node:path";
 import { mkdirDurable, syncDir, writeDurably } from "../fs/durable.ts";
 import { pathExists } from "../fs/path_exists.ts";
-import { writeNewFile } from "../fs/write_new_file.ts";
+import { createFileOnce } from "../fs/write_new_file.ts";
 import { acmePaths } from "../acme/acme_state.ts";
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -74,17 +74,7 @@ export async function ensureCertificateKey(
   const { dir, certKey } = acmePaths(dataDir);
   await mkdirDurable(dir);
   if (await pathExists(certKey)) return { path: certKey, created: false };
-  const tmp = `${certKey}.${crypto.randomUUID()}.tmp`;
-  await writeNewFile(tmp, (await generateCertKey()).pem, 0o600);
-  try {
-    // A link fails when the name exists: a key made meanwhile is kept.
-    await Deno.link(tmp, certKey);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    return { path: certKey, created: false };
-  } finally {
-    await Deno.remove(tmp);
-  }
-  await syncDir(dir);
-  return { path: certKey, created: true };
+  // A key made meanwhile (by the server, or another quickstart) is kept.
+  const created = await createFileOnce(certKey, (await generateCertKey()).pem, 0o600);
+  return { path: certKey, created };
 }

@@ -30,6 +30,7 @@
  */
 
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { pathExists } from "../../fs/path_exists.ts";
 import { join } from "node:path";
 import { syncDir, writeAll } from "../../fs/durable.ts";
 import { joinKeywords, splitKeywords } from "./flags.ts";
@@ -183,7 +184,7 @@ export class IndexDb {
   /** Open (or create) the index of the Maildir at `root`, which must exist. */
   static async open(root: string, options: IndexDbOptions = {}): Promise<IndexDb> {
     const path = join(root, INDEX_FILE);
-    let fresh = !await exists(path);
+    let fresh = !await pathExists(path);
     if (fresh) {
       // A WAL left beside a deleted database belongs to the old one: never replay it.
       for (const ext of ["-wal", "-shm"]) await Deno.remove(path + ext).catch(() => {});
@@ -546,14 +547,4 @@ function isCorrupt(e: unknown): boolean {
   const code = (e as { errcode?: unknown } | null)?.errcode;
   if (code === 11 || code === 26) return true;
   return /not a database|malformed/i.test(e instanceof Error ? e.message : String(e));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
