@@ -49,6 +49,10 @@ import type { HttpListenerKind, ImapListenerKind } from "../config/config.ts";
 import { HttpService } from "../http/server.ts";
 import { EvaluationLog } from "../reports/evaluation_log.ts";
 import { ReportScheduler } from "../reports/report_scheduler.ts";
+import { AdminApp } from "../admin/admin_app.ts";
+import { AdminService, mountPublicAdmin } from "../admin/admin_service.ts";
+import { AdminViews } from "../admin/admin_views.ts";
+import { AuditLog } from "../admin/audit_log.ts";
 
 /** A bound listener (SMTP or IMAP). */
 export type BoundAddress = Bound<ListenerKind | ImapListenerKind | HttpListenerKind>;
@@ -87,6 +91,9 @@ export class SmtpServer {
   readonly #registry: MailRegistry;
   #imap: ImapService | null = null;
   #http: HttpService | null = null;
+  /** The admin page (listen.admin, and /admin/ on HTTPS with admin.public). */
+  #admin: AdminApp | null = null;
+  #adminService: AdminService | null = null;
   #alerter: Alerter | null = null;
   /** Reads the DMARC reports that arrive for `reports.address`. */
   #reportMailbox: ReportMailbox | null = null;
@@ -295,6 +302,39 @@ export class SmtpServer {
           limits: limitsOf(config),
         });
       }
+      server.#admin = new AdminApp({
+        config: () => server.#snap.config,
+        accounts,
+        guard: server.#guard,
+        queue,
+        events: server.events,
+        audit: new AuditLog(config.dataDir),
+        views: new AdminViews({
+          config: () => server.#snap.config,
+          resolver: () => server.#snap.resolver,
+          accounts,
+          queue,
+          events: server.events,
+          alerts: () => server.#alerter?.list() ?? [],
+          certificate: () => ({
+            served: server.#certs?.served ?? null,
+            acme: server.#snap.config.acme ? server.#certs?.state ?? null : null,
+          }),
+        }),
+        kick: () => server.#worker.kick(),
+        log: log("admin"),
+      });
+      if (config.admin.public && server.#http) mountPublicAdmin(server.#http, server.#admin);
+      if (config.listen.admin.length > 0) {
+        server.#adminService = await AdminService.start({
+          listen: config.listen.admin,
+          app: server.#admin,
+          metrics: () => server.metrics.render(),
+          hostname: () => server.#snap.config.hostname,
+          limits: limitsOf(config),
+          tls: server.#tls,
+        });
+      }
     } catch (e) {
       await server.stop();
       throw e;
@@ -345,6 +385,7 @@ export class SmtpServer {
       ...this.#listeners.addresses,
       ...(this.#imap?.addresses ?? []),
       ...(this.#http?.addresses ?? []),
+      ...(this.#adminService?.addresses ?? []),
     ];
   }
 
@@ -356,6 +397,11 @@ export class SmtpServer {
   /** The pending ACME challenge answers the HTTP listeners serve. */
   get challenges(): ChallengeStore {
     return this.#challenges;
+  }
+
+  /** The admin page (its sessions, for tests). */
+  get admin(): AdminApp {
+    return this.#admin!;
   }
 
   /** The account store (shared with the CLI on first start). */
@@ -431,6 +477,8 @@ export class SmtpServer {
       limits: limitsOf(config),
     });
     this.#guard.configure(config.auth);
+    this.#admin?.configure(config);
+    this.#adminService?.configure(limitsOf(config));
     this.#worker.configure(config, this.#snap.resolver, this.#snap.router);
     this.#rates.configure(config.rateLimits);
     this.#alerter?.configure(config);
@@ -457,6 +505,7 @@ export class SmtpServer {
       this.#listeners.stop(graceMs),
       this.#imap?.stop(graceMs),
       this.#http?.stop(graceMs),
+      this.#adminService?.stop(graceMs),
     ]);
     await this.#certs?.stop();
     await this.#monitor?.stop();
