@@ -72,6 +72,7 @@ listen:
   submissions: ["127.0.0.1:${subs}"]
   imap: []
   imaps: []
+  admin: []
 dns:
   nameservers: ["${dns.address}"]
 timeouts:
