@@ -151,6 +151,13 @@ export const REQUIREMENTS: readonly Requirement[] = [
     programs: ["pebble"],
   },
   {
+    package: "chromium",
+    usedBy: "the admin page's browser tests (tests/browser) drive headless Chromium with " +
+      "puppeteer-core",
+    suite: "test",
+    programs: ["chromium"],
+  },
+  {
     package: "postfix",
     usedBy: "Postfix as peer; smtp-source and smtp-sink in interop and the bench smoke run",
     suite: "interop",
