@@ -1,5 +1,7 @@
 /**
- * postie command line: `postie serve`, `postie config check`, `postie user ...`.
+ * postie command line: `postie serve`, `postie config check`, `postie user ...`, `postie alias
+ * ...`, `postie queue ...` and the rest. What `user`, `alias` and `queue` do is in src/admin/
+ * (the same actions the admin page calls); this file parses the arguments and prints.
  *
  * @module
  */
@@ -8,9 +10,7 @@ import { parseArgs } from "node:util";
 import { type Config, embeddedDefault, loadConfig } from "./src/config/config.ts";
 import { ConfigError } from "./src/config/config_error.ts";
 import { parseHostPort } from "./src/config/value_types.ts";
-import { AccountError, AccountStore, parseAccountAddress } from "./src/accounts/store.ts";
-import { randomPassword } from "./src/accounts/password.ts";
-import { createMaildir, mailboxDir } from "./src/delivery/maildir.ts";
+import { AccountError, AccountStore } from "./src/accounts/store.ts";
 import { flushLogs, log, setupLogging } from "./src/log/logger.ts";
 import { SmtpServer } from "./src/server/server.ts";
 import { VERSION } from "./src/version.ts";
@@ -32,7 +32,26 @@ import {
   SrsSecretsError,
   srsSecretsPath,
 } from "./src/forward/srs_secrets.ts";
-import { forwardTarget } from "./src/forward/forward_target.ts";
+import { ActionError } from "./src/admin/action_error.ts";
+import {
+  type AccountContext,
+  addAccount,
+  deleteAccount,
+  listAccounts,
+  resetPassword,
+  setAccountAdmin,
+  setAccountLocked,
+} from "./src/admin/account_actions.ts";
+import { clearForward, setForward } from "./src/admin/forward_actions.ts";
+import { addAlias, deleteAlias, listAliases } from "./src/admin/alias_actions.ts";
+import {
+  bounceMessage,
+  deleteMessage,
+  holdMessage,
+  releaseMessage,
+  retryMessage,
+  showMessage,
+} from "./src/admin/queue_actions.ts";
 import { ReportStore } from "./src/reports/report_store.ts";
 import { formatReportSummary } from "./src/reports/format_report_summary.ts";
 
@@ -44,15 +63,21 @@ Usage:
                                           set up a server for ADDRESS: config (D/postie.yaml,
                                           default /etc/postie), account, keys, DNS records
   postie config check --config FILE       validate a config file and exit
-  postie user add ADDRESS [--password-stdin] [--config FILE]
+  postie user add ADDRESS [--admin] [--password-stdin] [--config FILE]
   postie user passwd ADDRESS [--password-stdin] [--config FILE]
   postie user del ADDRESS [--config FILE]
-  postie user list [--config FILE]
+  postie user list [--config FILE]        accounts, marked (admin) and (locked)
   postie user lock|unlock ADDRESS [--config FILE]
                                           a locked account cannot log in
+  postie user admin ADDRESS on|off [--config FILE]
+                                          an admin account may use the whole admin page
   postie user forward ADDRESS TARGET [--keep-copy] [--config FILE]
   postie user forward ADDRESS --off [--config FILE]
                                           forward an account's mail elsewhere (with SRS)
+  postie alias add ADDRESS TARGET... [--config FILE]
+  postie alias del ADDRESS [--config FILE]
+  postie alias list [--config FILE]       aliases besides the config's (ADDRESS may be
+                                          @domain, a catch-all); the server uses them at once
   postie queue list|show ID|flush [ID]|delete ID|bounce ID [--config FILE]
   postie queue hold ID | release ID | release --account ADDRESS [--config FILE]
                                           held mail is not delivered until released
@@ -103,11 +128,15 @@ async function getConfig(path: string | undefined): Promise<Config> {
 async function ensurePostmaster(config: Config, accounts: AccountStore): Promise<void> {
   // The embedded default ships with one account so that it works at once.
   if (config.source !== embeddedDefault().source || accounts.list().length > 0) return;
-  const password = randomPassword();
-  const acct = await accounts.add("postmaster", "localhost", password);
-  await createMaildir(mailboxDir(join(config.dataDir, "mail"), acct));
+  // An admin, so that the admin page (listen.admin) can be used at once too.
+  const { password } = await addAccount({ config, accounts }, "postmaster@localhost", {
+    admin: true,
+  });
   say(`Created account postmaster@localhost with password: ${password}`);
   say("(shown only this once; change it with: postie user passwd postmaster@localhost)");
+  const page = config.listen.admin[0];
+  const host = page?.host.includes(":") ? `[${page.host}]` : page?.host;
+  if (page) say(`It is an admin: the admin page is at http://${host}:${page.port}/`);
 }
 
 async function serve(configPath: string | undefined): Promise<void> {
@@ -156,44 +185,49 @@ async function serve(configPath: string | undefined): Promise<void> {
   });
 }
 
+/** `postie user ...`: the account actions of src/admin/account_actions.ts. */
 async function user(sub: string | undefined, rest: string[], values: Flags): Promise<void> {
   const config = await getConfig(values.config);
   const accounts = await AccountStore.open(config.dataDir);
+  const ctx: AccountContext = { config, accounts };
   try {
     switch (sub) {
       case "add":
       case "passwd": {
         const addr = rest[0] ?? fail(`usage: postie user ${sub} ADDRESS`);
-        const { local, domain } = parseAccountAddress(addr, config.domains);
-        const generated = !values["password-stdin"];
-        const password = generated ? randomPassword() : await readPasswordFromStdin();
+        const given = values["password-stdin"] ? await readPasswordFromStdin() : undefined;
+        const password = given !== undefined ? { password: given } : {};
         if (sub === "add") {
-          const acct = await accounts.add(local, domain, password);
-          await createMaildir(mailboxDir(join(config.dataDir, "mail"), acct));
-          say(`Added ${acct.address}`);
+          const r = await addAccount(ctx, addr, { ...password, admin: values.admin === true });
+          say(`Added ${r.account.address}${r.account.admin ? " (admin)" : ""}`);
+          if (r.password) say(`Password: ${r.password}`);
         } else {
-          await accounts.setPassword(`${local}@${domain}`, password);
-          say(`Password changed for ${local}@${domain}`);
+          const r = await resetPassword(ctx, addr, given);
+          say(`Password changed for ${addr.toLowerCase()}`);
+          if (r.password) say(`Password: ${r.password}`);
         }
-        if (generated) say(`Password: ${password}`);
         return;
       }
       case "del": {
         const addr = (rest[0] ?? fail("usage: postie user del ADDRESS")).toLowerCase();
-        accounts.delete(addr);
+        deleteAccount(ctx, addr);
         say(`Deleted ${addr} (its mailbox stays on disk)`);
         return;
       }
       case "list":
-        for (const a of accounts.list()) {
-          const f = accounts.forward(a.address);
-          say(f ? `${a.address} -> ${f.target}${f.keepCopy ? " (keeps a copy)" : ""}` : a.address);
+        for (const a of listAccounts(ctx)) {
+          const marks = [a.admin ? "admin" : "", a.locked ? "locked" : ""].filter((m) => m);
+          const f = a.forward;
+          say(
+            a.address + (marks.length > 0 ? ` (${marks.join(", ")})` : "") +
+              (f ? ` -> ${f.target}${f.keepCopy ? " (keeps a copy)" : ""}` : ""),
+          );
         }
         return;
       case "lock":
       case "unlock": {
         const addr = (rest[0] ?? fail(`usage: postie user ${sub} ADDRESS`, 2)).toLowerCase();
-        accounts.setLocked(addr, sub === "lock");
+        setAccountLocked(ctx, addr, sub === "lock");
         say(
           sub === "lock"
             ? `Locked ${addr}: it cannot log in (SMTP AUTH, IMAP) until postie user unlock; ` +
@@ -202,29 +236,43 @@ async function user(sub: string | undefined, rest: string[], values: Flags): Pro
         );
         return;
       }
+      case "admin": {
+        const usage = "usage: postie user admin ADDRESS on|off";
+        const addr = (rest[0] ?? fail(usage, 2)).toLowerCase();
+        const on = rest[1] === "on";
+        if ((!on && rest[1] !== "off") || rest.length > 2) fail(usage, 2);
+        setAccountAdmin(ctx, addr, on);
+        say(
+          on
+            ? `${addr} is an admin: it may use the whole admin page`
+            : `${addr} is no admin: on the admin page it sees its own account only`,
+        );
+        return;
+      }
       case "forward": {
         const usage = "usage: postie user forward ADDRESS TARGET [--keep-copy] | ADDRESS --off";
         const addr = (rest[0] ?? fail(usage, 2)).toLowerCase();
         if (values.off) {
           if (rest[1]) fail(usage, 2);
-          if (!accounts.get(addr)) throw new AccountError(`No account "${addr}"`);
           say(
-            accounts.clearForward(addr)
+            clearForward(ctx, addr)
               ? `${addr} no longer forwards; its mail stays in its mailbox`
               : `${addr} did not forward`,
           );
           return;
         }
-        let target: string;
+        const keepCopy = values["keep-copy"] === true;
+        let fwd: { target: string };
         try {
-          target = forwardTarget(rest[1] ?? fail(usage, 2), config.domains);
+          fwd = setForward(ctx, addr, rest[1] ?? fail(usage, 2), keepCopy);
         } catch (e) {
-          fail((e as Error).message, 2);
+          // A bad target is a usage mistake (exit 2); a missing account is not.
+          if (e instanceof ActionError && e.kind === "invalid") fail(e.message, 2);
+          throw e;
         }
-        accounts.setForward(addr, target, values["keep-copy"] === true);
         say(
-          `${addr} forwards to ${target}` +
-            (values["keep-copy"] ? " and keeps a copy" : " (no copy kept; --keep-copy keeps one)"),
+          `${addr} forwards to ${fwd.target}` +
+            (keepCopy ? " and keeps a copy" : " (no copy kept; --keep-copy keeps one)"),
         );
         if (!config.forwarding.srs) {
           say("forwarding.srs is off: the target will see SPF fail for most senders");
@@ -233,6 +281,43 @@ async function user(sub: string | undefined, rest: string[], values: Flags): Pro
       }
       default:
         fail(`unknown command "user ${sub ?? ""}"; see postie --help`, 2);
+    }
+  } finally {
+    accounts.close();
+  }
+}
+
+/** `postie alias ...`: the alias actions of src/admin/alias_actions.ts. */
+async function alias(sub: string | undefined, rest: string[], values: Flags): Promise<void> {
+  const config = await getConfig(values.config);
+  const accounts = await AccountStore.open(config.dataDir);
+  const ctx: AccountContext = { config, accounts };
+  try {
+    switch (sub) {
+      case "add": {
+        const [addr, ...targets] = rest;
+        if (!addr || targets.length === 0) fail("usage: postie alias add ADDRESS TARGET...", 2);
+        const a = addAlias(ctx, addr, targets);
+        say(`Added alias ${a.address} -> ${a.targets.join(", ")}`);
+        return;
+      }
+      case "del": {
+        if (!rest[0] || rest.length > 1) fail("usage: postie alias del ADDRESS", 2);
+        deleteAlias(ctx, rest[0]);
+        say(`Deleted alias ${rest[0].toLowerCase()}`);
+        return;
+      }
+      case "list": {
+        const all = listAliases(ctx);
+        if (all.length === 0) say("no aliases");
+        for (const a of all) {
+          const where = a.source === "config" ? `in ${config.source}` : "added";
+          say(`${a.address} -> ${a.targets.join(", ")} (${where})`);
+        }
+        return;
+      }
+      default:
+        fail("usage: postie alias add ADDRESS TARGET...|del ADDRESS|list", 2);
     }
   } finally {
     accounts.close();
@@ -273,47 +358,42 @@ async function dnsCommand(cmd: "dns" | "check", domain: string | undefined, valu
   }
 }
 
+/** `postie queue ...`: the queue actions of src/admin/queue_actions.ts. */
 async function queue(sub: string | undefined, rest: string[], values: Flags): Promise<void> {
   const config = await getConfig(values.config);
   const q = await QueueStore.open(config.dataDir);
   try {
     const id = rest[0];
-    const need = (what: string) => {
-      if (!id) fail(`usage: postie queue ${what} ID`, 2);
-      if (!q.get(id)) fail(`no message ${id} in the queue`);
-      return id;
-    };
+    const need = (what: string): string => id ?? fail(`usage: postie queue ${what} ID`, 2);
     switch (sub) {
       case "list":
         return say(formatQueueList(q.list()));
       case "show": {
-        const m = q.get(need("show"))!;
-        say(formatQueueList([m]));
+        const { message } = await showMessage(q, need("show"));
+        say(formatQueueList([message]));
         say("");
-        say(await Deno.readTextFile(q.bodyPath(m.id)));
+        say(await Deno.readTextFile(q.bodyPath(message.id)));
         return;
       }
       case "flush": {
-        if (id && !q.get(id)) fail(`no message ${id} in the queue`);
-        const n = q.flush(id);
+        const n = id ? retryMessage(q, id) : q.flush();
         return say(`${n} recipient(s) due for delivery now`);
       }
       case "delete":
-        await q.delete(need("delete"));
+        await deleteMessage(q, need("delete"));
         return say(`Deleted ${id} (no bounce was sent)`);
       case "bounce": {
-        const n = q.bounce(need("bounce"));
+        const n = bounceMessage(q, need("bounce"));
         return say(`${n} recipient(s) of ${id} failed; the sender gets a bounce`);
       }
       case "hold": {
-        const n = q.hold({ id: need("hold") }, "held by the administrator");
+        const n = holdMessage(q, need("hold"));
         return say(n > 0 ? `Held ${id}: it is not delivered until released` : `${id} was held`);
       }
       case "release": {
-        const which = values.account
-          ? { account: values.account.toLowerCase() }
-          : { id: need("release") };
-        const n = q.release(which);
+        const n = values.account
+          ? q.release({ account: values.account.toLowerCase() })
+          : releaseMessage(q, need("release"));
         return say(`Released ${n} message(s); they are due for delivery now`);
       }
       default:
@@ -370,6 +450,7 @@ interface Flags {
   dir?: string;
   "data-dir"?: string;
   "password-stdin"?: boolean;
+  admin?: boolean;
   "keep-copy"?: boolean;
   account?: string;
   off?: boolean;
@@ -386,6 +467,7 @@ async function main(args: string[]): Promise<void> {
       options: {
         config: { type: "string", short: "c" },
         "password-stdin": { type: "boolean" },
+        admin: { type: "boolean" },
         "keep-copy": { type: "boolean" },
         account: { type: "string" },
         off: { type: "boolean" },
@@ -433,6 +515,8 @@ async function main(args: string[]): Promise<void> {
       }
       case "user":
         return await user(sub, rest, values);
+      case "alias":
+        return await alias(sub, rest, values);
       case "queue":
         return await queue(sub, rest, values);
       case "dns":
@@ -507,7 +591,9 @@ async function main(args: string[]): Promise<void> {
         fail(`unknown command "${cmd}"; see postie --help`, 2);
     }
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof AccountError) fail(e.message);
+    if (e instanceof ConfigError || e instanceof AccountError || e instanceof ActionError) {
+      fail(e.message);
+    }
     throw e;
   }
 }

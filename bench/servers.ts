@@ -225,7 +225,7 @@ export async function startPostie(ctx: StartContext): Promise<BenchServer> {
       "data_dir: data",
       `domains: [${DOMAIN}]`,
       `listen: { smtp: ["127.0.0.1:${port}"], submission: [], submissions: [], imap: [], ` +
-      `imaps: [${imaps}] }`,
+      `imaps: [${imaps}], admin: [] }`,
       `dns: { nameservers: ["${ctx.dns.address}"] }`,
       `limits: { max_connections: ${conns}, max_connections_per_ip: ${conns} }`,
       "timeouts: { greeting_delay_ms: 0 }",

@@ -6,6 +6,10 @@
  * `<data_dir>/mail/<domain>/<local>/`. Local parts are restricted to a filesystem-safe subset
  * of dot-atoms, checked here, so a path is never built from untrusted input.
  *
+ * The same database holds each account's forward and the aliases added from the admin page or
+ * `postie alias add` (the config file's aliases stay in the config); the router reads both per
+ * recipient.
+ *
  * @module
  */
 
@@ -23,6 +27,18 @@ export interface Account {
   created: string;
   /** No login (SMTP AUTH, IMAP) while locked. */
   locked: boolean;
+  /** May use the admin web page for everything (others see only their own account). */
+  admin: boolean;
+}
+
+/** An alias stored in the database (added from the admin page or `postie alias add`). */
+export interface StoredAlias {
+  /** Canonical alias address (`local@domain`, or `@domain` for a catch-all). */
+  address: string;
+  /** Where its mail goes: full addresses, local or external (checked by the caller). */
+  targets: string[];
+  /** When it was added (ISO 8601). */
+  created: string;
 }
 
 // Letters, digits, and "." "_" "-" inside; no "+" (subaddress separator), no leading dot.
@@ -69,6 +85,16 @@ export function parseAccountAddress(
   return { local, domain };
 }
 
+/** The targets column: a JSON array of strings (anything else reads as no targets). */
+function parseTargets(json: string): string[] {
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((t): t is string => typeof t === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
 /** The account database. */
 export class AccountStore {
   readonly #db: DatabaseSync;
@@ -90,8 +116,15 @@ export class AccountStore {
     if (!cols.some((c) => c.name === "locked")) {
       db.exec("ALTER TABLE accounts ADD COLUMN locked INTEGER NOT NULL DEFAULT 0");
     }
+    // Added later: an admin account may use the whole admin page.
+    if (!cols.some((c) => c.name === "admin")) {
+      db.exec("ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0");
+    }
     db.exec(`CREATE TABLE IF NOT EXISTS forwards (
       address TEXT PRIMARY KEY, target TEXT NOT NULL, keep_copy INTEGER NOT NULL)`);
+    // targets: a JSON array of addresses.
+    db.exec(`CREATE TABLE IF NOT EXISTS aliases (
+      address TEXT PRIMARY KEY, targets TEXT NOT NULL, created TEXT NOT NULL)`);
     return new AccountStore(db);
   }
 
@@ -101,7 +134,8 @@ export class AccountStore {
   get(address: string): Account | undefined {
     // Prepared once: this runs for every RCPT.
     this.#getStatement ??= this.#db.prepare(
-      "SELECT address, local, domain, password_hash, created, locked FROM accounts WHERE address = ?",
+      "SELECT address, local, domain, password_hash, created, locked, admin FROM accounts " +
+        "WHERE address = ?",
     );
     const row = this.#getStatement.get(address) as Record<string, string | number> | undefined;
     if (!row) return undefined;
@@ -112,6 +146,7 @@ export class AccountStore {
       passwordHash: String(row["password_hash"]),
       created: String(row["created"]),
       locked: Number(row["locked"]) === 1,
+      admin: Number(row["admin"]) === 1,
     };
   }
 
@@ -123,15 +158,35 @@ export class AccountStore {
     return rows.map((r) => this.get(r.address)!);
   }
 
-  /** Add an account. @throws {AccountError} when it exists. */
-  async add(local: string, domain: string, password: string): Promise<Account> {
+  /**
+   * Add an account (an admin one with `options.admin`). `local` and `domain` are checked by the
+   * caller ({@link parseAccountAddress}). @throws {AccountError} when it exists.
+   */
+  async add(
+    local: string,
+    domain: string,
+    password: string,
+    options: { admin?: boolean } = {},
+  ): Promise<Account> {
     const address = `${local}@${domain}`;
     if (this.get(address)) throw new AccountError(`Account "${address}" already exists`);
     const hash = await hashPassword(password);
+    // Checked again after the hash (which waits): another add may have come in between.
+    if (this.get(address)) throw new AccountError(`Account "${address}" already exists`);
     this.#db.prepare(
-      "INSERT INTO accounts (address, local, domain, password_hash, created) VALUES (?,?,?,?,?)",
-    ).run(address, local, domain, hash, new Date().toISOString());
+      "INSERT INTO accounts (address, local, domain, password_hash, created, admin) " +
+        "VALUES (?,?,?,?,?,?)",
+    ).run(address, local, domain, hash, new Date().toISOString(), options.admin ? 1 : 0);
     return this.get(address)!;
+  }
+
+  /** Give or take the admin flag. @throws {AccountError} when the account does not exist. */
+  setAdmin(address: string, admin: boolean): void {
+    if (!this.get(address)) throw new AccountError(`No account "${address}"`);
+    this.#db.prepare("UPDATE accounts SET admin = ? WHERE address = ?").run(
+      admin ? 1 : 0,
+      address,
+    );
   }
 
   /** Replace an account's password. @throws {AccountError} when it does not exist. */
@@ -186,6 +241,49 @@ export class AccountStore {
   /** Stop forwarding; returns whether there was a forward. */
   clearForward(address: string): boolean {
     const r = this.#db.prepare("DELETE FROM forwards WHERE address = ?").run(address);
+    return Number(r.changes) > 0;
+  }
+
+  /** The stored aliases, sorted by domain then address (catch-alls `@domain` first). */
+  aliases(): StoredAlias[] {
+    const rows = this.#db.prepare("SELECT address, targets, created FROM aliases").all() as {
+      address: string;
+      targets: string;
+      created: string;
+    }[];
+    const domainOf = (a: string) => a.slice(a.lastIndexOf("@") + 1);
+    return rows
+      .map((r) => ({ address: r.address, targets: parseTargets(r.targets), created: r.created }))
+      .sort((a, b) =>
+        domainOf(a.address).localeCompare(domainOf(b.address)) ||
+        a.address.localeCompare(b.address)
+      );
+  }
+
+  #aliasStatement?: ReturnType<DatabaseSync["prepare"]>;
+
+  /** The targets of a stored alias (canonical address), or undefined when there is none. */
+  alias(address: string): string[] | undefined {
+    // Prepared once: this runs for every RCPT.
+    this.#aliasStatement ??= this.#db.prepare("SELECT targets FROM aliases WHERE address = ?");
+    const row = this.#aliasStatement.get(address) as { targets: string } | undefined;
+    return row ? parseTargets(row.targets) : undefined;
+  }
+
+  /**
+   * Add or replace an alias: `address` (canonical) to `targets`, both checked by the caller
+   * (src/admin/alias_actions.ts). A replaced alias keeps its creation time.
+   */
+  setAlias(address: string, targets: readonly string[]): void {
+    this.#db.prepare(
+      "INSERT INTO aliases (address, targets, created) VALUES (?,?,?) " +
+        "ON CONFLICT(address) DO UPDATE SET targets = excluded.targets",
+    ).run(address, JSON.stringify(targets), new Date().toISOString());
+  }
+
+  /** Delete a stored alias; returns whether there was one. */
+  deleteAlias(address: string): boolean {
+    const r = this.#db.prepare("DELETE FROM aliases WHERE address = ?").run(address);
     return Number(r.changes) > 0;
   }
 

@@ -24,8 +24,11 @@ export type ListenerKind = "smtp" | "submission" | "submissions";
 /** The IMAP listener kinds (STARTTLS on 143, implicit TLS on 993, RFC 8314 §3.3). */
 export type ImapListenerKind = "imap" | "imaps";
 
-/** The HTTP listener kinds: plain (ACME http-01, autoconfig) and HTTPS (tls-alpn-01, RFC 8737). */
-export type HttpListenerKind = "http" | "https";
+/**
+ * The HTTP listener kinds: plain (ACME http-01, autoconfig), HTTPS (tls-alpn-01, RFC 8737),
+ * and the admin page (plain HTTP on loopback).
+ */
+export type HttpListenerKind = "http" | "https" | "admin";
 
 /** ACME (RFC 8555): where and how postie gets its certificate. */
 export interface AcmeConfig {
@@ -52,6 +55,11 @@ export interface Config {
   aliases: Map<string, string[]>;
   listen: Record<ListenerKind | ImapListenerKind | HttpListenerKind, ListenAddress[]>;
   tls: { certFile?: string; keyFile?: string };
+  /**
+   * The admin web page: also on `listen.https` under `/admin/` when `public`; a login lasts
+   * `sessionHours`.
+   */
+  admin: { public: boolean; sessionHours: number };
   /** Forwarding to external addresses (aliases with external targets, account forwards). */
   forwarding: { srs: boolean; maxPerHour: number };
   /** Present when `acme.enabled` is true. */
@@ -177,6 +185,14 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
     throw configError(source, missing, "is required when the other TLS file is set");
   }
   const acme = readAcme(v, source);
+  if (v.admin.public && v.listen.https.length === 0) {
+    throw configError(
+      source,
+      "admin.public",
+      "needs listen.https (the page is served under /admin/ there)",
+      true,
+    );
+  }
   const reportsAt = v.reports.address?.slice(v.reports.address.lastIndexOf("@") + 1);
   if (reportsAt !== undefined && !v.domains.includes(reportsAt)) {
     throw configError(
@@ -198,6 +214,7 @@ export function validateConfig(doc: unknown, source: string, baseDir: string): C
       http: v.listen.http ?? (acme?.challenge === "http-01" ? [{ host: "0.0.0.0", port: 80 }] : []),
     },
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : {},
+    admin: { public: v.admin.public, sessionHours: v.admin.session_hours },
     forwarding: camelKeys(v.forwarding),
     ...(acme ? { acme } : {}),
     limits: camelKeys(v.limits),

@@ -130,6 +130,40 @@ Deno.test("embeddedDefault() is a local instance on unprivileged loopback ports"
   assert.ok(c.dataDir.endsWith("/data"));
 });
 
+Deno.test("the admin page listens on loopback only, by default 127.0.0.1:8080", () => {
+  const base = { hostname: "mx.a.example", domains: ["a.example"] };
+  const c = validateConfig(base, "f", "/x");
+  assert.deepEqual(c.listen.admin, [{ host: "127.0.0.1", port: 8080 }]);
+  assert.deepEqual(c.admin, { public: false, sessionHours: 12 });
+  assert.deepEqual(embeddedDefault().listen.admin, [{ host: "127.0.0.1", port: 8080 }]);
+  const loopback = [
+    "127.0.0.1:0",
+    "127.5.6.7:8080",
+    "[::1]:8080",
+    "[0:0:0:0:0:0:0:1]:1",
+    "localhost:9",
+  ];
+  const d = validateConfig({ ...base, listen: { admin: loopback } }, "f", "/x");
+  assert.deepEqual(d.listen.admin.map((a) => a.host), [
+    "127.0.0.1",
+    "127.5.6.7",
+    "::1",
+    "0:0:0:0:0:0:0:1",
+    "localhost",
+  ]);
+  assert.deepEqual(validateConfig({ ...base, listen: { admin: [] } }, "f", "/x").listen.admin, []);
+  const pub = validateConfig(
+    { ...base, listen: { https: ["0.0.0.0:443"] }, admin: { public: true, session_hours: 720 } },
+    "f",
+    "/x",
+  );
+  assert.deepEqual(pub.admin, { public: true, sessionHours: 720 });
+  assert.equal(
+    validateConfig({ ...base, admin: { session_hours: 1 } }, "f", "/x").admin.sessionHours,
+    1,
+  );
+});
+
 Deno.test("validateConfig() names the key and the reason for each mistake", async (t) => {
   const base = { hostname: "mx.a.example", domains: ["a.example"] };
   const cases: [string, Record<string, unknown>, RegExp][] = [
@@ -213,6 +247,32 @@ Deno.test("validateConfig() names the key and the reason for each mistake", asyn
       /must have a plain local part/,
     ],
     ["not a mapping", { ...base, limits: [1] }, /"limits" must be a mapping/],
+    [
+      "admin on a public address",
+      { ...base, listen: { admin: ["0.0.0.0:8080"] } },
+      /"listen.admin" must list loopback addresses only .*SSH tunnel.*admin.public.*"0.0.0.0:8080"/,
+    ],
+    [
+      "admin on a LAN address among loopback ones",
+      { ...base, listen: { admin: ["127.0.0.1:8080", "[fe80::1]:8080"] } },
+      /"listen.admin" must list loopback addresses only.*"\[fe80::1\]:8080"/,
+    ],
+    ["admin on ::", { ...base, listen: { admin: ["[::]:8080"] } }, /"listen.admin" must list/],
+    [
+      "admin.public without https",
+      { ...base, admin: { public: true } },
+      /"admin.public" needs listen.https/,
+    ],
+    [
+      "session_hours 0",
+      { ...base, admin: { session_hours: 0 } },
+      /"admin.session_hours" must be an integer from 1 to 720/,
+    ],
+    [
+      "session_hours 721",
+      { ...base, admin: { session_hours: 721 } },
+      /"admin.session_hours" must be an integer from 1 to 720/,
+    ],
   ];
   for (const [name, doc, re] of cases) {
     await t.step(name, () => {

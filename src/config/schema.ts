@@ -24,6 +24,7 @@ import {
   int,
   ipAddress,
   listenList,
+  loopbackListenList,
   nameserverList,
   oneOf,
   text,
@@ -86,6 +87,20 @@ export const SCHEMA = {
       [],
       "HTTPS with the mail certificate: ACME tls-alpn-01 (RFC 8737), client autoconfig",
     ),
+    admin: withDefault(
+      loopbackListenList,
+      ["127.0.0.1:8080"],
+      "admin web page and `/metrics`, plain HTTP, loopback only (reach it by SSH tunnel)",
+    ),
+  },
+  // The admin web page: login with an account that has the admin flag.
+  admin: {
+    public: withDefault(
+      bool,
+      false,
+      "also serve the admin page under `/admin/` on `listen.https` (login over TLS)",
+    ),
+    session_hours: withDefault(int(1, 720), 12, "how long a login to the admin page lasts"),
   },
   tls: {
     cert_file: optional(

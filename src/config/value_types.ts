@@ -165,6 +165,37 @@ export const listenList: ValueType<ListenAddress[]> = listOf(
   },
 );
 
+/** Whether a listen host is a loopback address: 127.0.0.0/8, ::1 or "localhost". */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  if (isIP(host) !== 6) return false;
+  // Any spelling of ::1 (0:0:0:0:0:0:0:1, ::0001), made canonical by the URL parser.
+  return new URL(`http://[${host}]/`).hostname === "[::1]";
+}
+
+/**
+ * Listen addresses that must all be loopback: a service without TLS that only the machine
+ * itself (or an SSH tunnel to it) may reach.
+ */
+export const loopbackListenList: ValueType<ListenAddress[]> = {
+  read(v: unknown, path: string, ctx: ReadContext) {
+    const list = listenList.read(v, path, ctx);
+    const outside = list.find((a) => !isLoopbackHost(a.host));
+    if (outside) {
+      ctx.fail(
+        path,
+        "must list loopback addresses only (127.0.0.1, [::1] or localhost): it is plain HTTP; " +
+          "reach it through an SSH tunnel, or set admin.public to serve it on listen.https",
+        outside.host.includes(":")
+          ? `[${outside.host}]:${outside.port}`
+          : `${outside.host}:${outside.port}`,
+      );
+    }
+    return list;
+  },
+};
+
 /** DNS servers, "ip", "ip:port" or "[ipv6]:port" (port 53 when none is given). */
 export const nameserverList: ValueType<ListenAddress[]> = listOf(
   (s: string, path: string, ctx: ReadContext) => {

@@ -8,7 +8,10 @@
  *   "@" is refused outright, even where a catch-all exists, so no percent hack, bang path or
  *   quoted route can ever resolve (OPEN-RELAY.md rules 3 and 4, RFC 2505 §2.5);
  * - lookup order: alias, account, then the subaddress base (`user+tag` -> `user`), then the
- *   domain's catch-all (`@domain`). Local parts are case-insensitive;
+ *   domain's catch-all (`@domain`). Local parts are case-insensitive. An alias is looked up in
+ *   the config first, then among the ones the account store holds (added from the admin page
+ *   or `postie alias add`), with the same meaning; only addresses of local domains are ever
+ *   looked up, so a stored alias can never make another domain relayable;
  * - an alias target in another domain, or an account's forward, is a {@link ForwardTarget}:
  *   the address stays local (that is what makes forwarding safe: only mail for a local address
  *   leaves this way), and the copy goes out through the queue with an SRS sender;
@@ -44,10 +47,15 @@ export type Resolution =
   | { kind: "unknown"; reason: string }
   | { kind: "nonlocal" };
 
-/** Looks up accounts by canonical address (and, when the store has them, their forwards). */
+/**
+ * Looks up accounts by canonical address (and, when the store has them, their forwards and the
+ * aliases it stores).
+ */
 export interface AccountLookup {
   get(address: string): { address: string; local: string; domain: string } | undefined;
   forward?(address: string): { target: string; keepCopy: boolean } | undefined;
+  /** The targets of a stored alias (`local@domain` or `@domain`), after the config's. */
+  alias?(address: string): string[] | undefined;
 }
 
 /** Reverses our SRS addresses (`SRS0=...`, `SRS1=...`); see src/forward/srs.ts. */
@@ -192,7 +200,7 @@ export class Router {
   }
 
   #expandAlias(address: string, walk: Walk, depth: number): boolean {
-    const targets = this.#aliases.get(address);
+    const targets = this.#aliases.get(address) ?? this.#accounts.alias?.(address);
     if (!targets) return false;
     if (depth >= MAX_ALIAS_DEPTH) return true; // a loop: stop expanding, add nothing
     for (const t of targets) {

@@ -105,3 +105,75 @@ Deno.test("Router: SRS addresses reverse when they verify, else they are unknown
     .resolve(mailbox("SRS0=bad=AB=orig.example=joe"));
   assert.equal(plain.kind, "local");
 });
+
+/** A router over {@link lookup} plus aliases stored in the account store. */
+function storedAliasRouter(
+  stored: Record<string, string[]>,
+  aliases: Record<string, string[]> = {},
+) {
+  return new Router(
+    { domains: ["a.example", "b.example"], aliases: new Map(Object.entries(aliases)) },
+    { ...lookup, alias: (address: string) => stored[address] },
+  );
+}
+
+Deno.test("Router: a stored alias reaches a local account, or forwards an external target", () => {
+  const r = storedAliasRouter({
+    "info@a.example": ["alice@a.example"],
+    "out@a.example": ["Someone@elsewhere.example"],
+    "both@b.example": ["alice@a.example", "x@elsewhere.example", "info@a.example"],
+  });
+  assert.deepEqual(r.resolve(mailbox("Info")), {
+    kind: "local",
+    mailboxes: [{ address: "alice@a.example", local: "alice", domain: "a.example" }],
+  });
+  assert.deepEqual(r.resolve(mailbox("out+tag")), {
+    kind: "local",
+    mailboxes: [],
+    forwards: [{ target: "Someone@elsewhere.example", via: "out@a.example", keepCopy: false }],
+  });
+  const both = r.resolve({ local: "both", domain: "b.example", quoted: false });
+  assert.equal(both.kind, "local");
+  if (both.kind !== "local") return;
+  assert.deepEqual(both.mailboxes.map((b) => b.address), ["alice@a.example"]);
+  assert.deepEqual(both.forwards?.map((f) => f.target), ["x@elsewhere.example"]);
+  assert.equal(r.resolve(mailbox("nobody")).kind, "unknown");
+});
+
+Deno.test("Router: the config's alias wins over a stored one; a stored catch-all applies last", () => {
+  const r = storedAliasRouter(
+    { "info@a.example": ["carol@a.example"], "@a.example": ["alice@a.example"] },
+    { "info@a.example": ["bob@a.example"] },
+  );
+  const info = r.resolve(mailbox("info"));
+  assert.equal(info.kind, "local");
+  if (info.kind === "local") assert.deepEqual(info.forwards?.map((f) => f.via), ["bob@a.example"]);
+  const any = r.resolve(mailbox("whoever"));
+  assert.equal(any.kind, "local");
+  if (any.kind === "local") {
+    assert.deepEqual(any.mailboxes.map((b) => b.address), ["alice@a.example"]);
+  }
+  assert.equal(r.resolve(mailbox("whoever"), { catchAll: false }).kind, "unknown");
+});
+
+Deno.test("Router: a stored alias never makes a non-local domain relayable", () => {
+  const asked: string[] = [];
+  const r = new Router({ domains: ["a.example"], aliases: new Map() }, {
+    ...lookup,
+    alias(address: string) {
+      asked.push(address);
+      // As if someone had stored aliases for another domain behind postie's back.
+      return ["alice@a.example"];
+    },
+  });
+  for (const domain of ["elsewhere.example", "a.example.elsewhere.example", "example"]) {
+    assert.equal(r.resolve({ local: "x", domain, quoted: false }).kind, "nonlocal", domain);
+  }
+  assert.equal(
+    r.resolve({ local: "x", domain: "a.example", literal: "127.0.0.1", quoted: false }).kind,
+    "nonlocal",
+  );
+  assert.equal(r.resolve(mailbox("x%elsewhere.example")).kind, "unknown");
+  assert.equal(r.resolve(mailbox("host!x")).kind, "unknown");
+  assert.deepEqual(asked, [], "no lookup for addresses outside the local domains");
+});

@@ -152,12 +152,17 @@ async function accountStep(
       print(`Account:     left alone: ${owner.address} exists (its password is unchanged)`);
     } else {
       const password = randomPassword();
-      await accounts.add(owner.local, owner.domain, password);
+      // The owner's account is an admin: it may use the whole admin page.
+      await accounts.add(owner.local, owner.domain, password, { admin: true });
       result.created.push("account");
       print(`Account:     created ${owner.address} with the password: ${password}`);
       print(
         "             (shown only this once; change it with: postie user passwd " +
           `${owner.address} --config ${result.configPath})`,
+      );
+      print(
+        "             an admin: it logs in to the admin page (listen.admin, through an SSH " +
+          "tunnel)",
       );
     }
   } finally {

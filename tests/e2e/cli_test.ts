@@ -3,6 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { AccountStore } from "../../src/accounts/store.ts";
 import { TestDnsServer } from "../support/dns_server.ts";
 import { sendMail, SmtpTestClient } from "../support/harness.ts";
 import { parseZone } from "../support/zone.ts";
@@ -72,6 +73,7 @@ listen:
   submissions: ["127.0.0.1:${subs}"]
   imap: []
   imaps: []
+  admin: []
 dns:
   nameservers: ["${dns.address}"]
 timeouts:
@@ -186,6 +188,104 @@ Deno.test("postie user add/list/passwd/del manage accounts and create the Maildi
     const del2 = await postie(["user", "del", "bob@example.test", ...c]);
     assert.equal(del2.code, 1);
     assert.match(del2.stderr, /No account/);
+  } finally {
+    await cleanup(i);
+  }
+});
+
+Deno.test("postie user add --admin, user admin on|off, and user list marks admins and locked", async () => {
+  const i = await instance();
+  try {
+    const c = ["--config", i.configPath];
+    const add = await postie(["user", "add", "root@example.test", "--admin", ...c]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /^Added root@example\.test \(admin\)\nPassword: \S{20}\n$/);
+    assert.equal((await postie(["user", "add", "bob@example.test", ...c])).code, 0);
+    assert.equal(
+      (await postie(["user", "list", ...c])).stdout,
+      "bob@example.test\nroot@example.test (admin)\n",
+    );
+    const on = await postie(["user", "admin", "Bob@example.test", "on", ...c]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout, /bob@example\.test is an admin/);
+    const off = await postie(["user", "admin", "root@example.test", "off", ...c]);
+    assert.match(off.stdout, /root@example\.test is no admin/);
+    await postie(["user", "lock", "bob@example.test", ...c]);
+    assert.equal(
+      (await postie(["user", "list", ...c])).stdout,
+      "bob@example.test (admin, locked)\nroot@example.test\n",
+    );
+    const bad = await postie(["user", "admin", "bob@example.test", "yes", ...c]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /usage: postie user admin ADDRESS on\|off/);
+    const missing = await postie(["user", "admin", "nobody@example.test", "on", ...c]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /No account "nobody@example\.test"/);
+    const accounts = await AccountStore.open(join(i.dir, "data"));
+    try {
+      assert.equal(accounts.get("bob@example.test")?.admin, true);
+      assert.equal(accounts.get("root@example.test")?.admin, false);
+    } finally {
+      accounts.close();
+    }
+  } finally {
+    await cleanup(i);
+  }
+});
+
+Deno.test("postie alias add/list/del: added aliases beside the config's, checked like them", async () => {
+  const i = await instance();
+  try {
+    await i.writeConfig("aliases:\n  postmaster@example.test: alice@example.test\n");
+    const c = ["--config", i.configPath];
+    assert.equal((await postie(["user", "add", "alice@example.test", ...c])).code, 0);
+    const add = await postie([
+      "alias",
+      "add",
+      "Team@example.test",
+      "alice@example.test",
+      "Bob@Elsewhere.Example",
+      ...c,
+    ]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(
+      add.stdout,
+      "Added alias team@example.test -> alice@example.test, Bob@elsewhere.example\n",
+    );
+    assert.equal(
+      (await postie(["alias", "add", "@example.test", "alice@example.test", ...c])).code,
+      0,
+    );
+    const list = await postie(["alias", "list", ...c]);
+    assert.equal(
+      list.stdout,
+      `postmaster@example.test -> alice@example.test (in ${i.configPath})\n` +
+        "@example.test -> alice@example.test (added)\n" +
+        "team@example.test -> alice@example.test, Bob@elsewhere.example (added)\n",
+    );
+    const refused: [string[], RegExp][] = [
+      [["x@elsewhere.example", "alice@example.test"], /must be in one of the local domains/],
+      [["x@example.test", "y%z@elsewhere.example"], /plain local part/],
+      [["alice@example.test", "bob@example.test"], /is an account/],
+      [["postmaster@example.test", "bob@example.test"], /already an alias in /],
+      [["team@example.test", "bob@example.test"], /already an alias/],
+    ];
+    for (const [args, message] of refused) {
+      const r = await postie(["alias", "add", ...args, ...c]);
+      assert.equal(r.code, 1, args.join(" "));
+      assert.match(r.stderr, message);
+    }
+    assert.equal((await postie(["alias", "add", "x@example.test", ...c])).code, 2);
+    const delConfig = await postie(["alias", "del", "postmaster@example.test", ...c]);
+    assert.equal(delConfig.code, 1);
+    assert.match(delConfig.stderr, new RegExp(`alias in ${i.configPath.replace(/[.]/g, "\\.")}`));
+    const del = await postie(["alias", "del", "TEAM@example.test", ...c]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.match(del.stdout, /Deleted alias team@example\.test/);
+    const again = await postie(["alias", "del", "team@example.test", ...c]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /No alias "team@example\.test"/);
+    assert.doesNotMatch((await postie(["alias", "list", ...c])).stdout, /team@/);
   } finally {
     await cleanup(i);
   }
@@ -385,6 +485,10 @@ Deno.test("the embedded default starts with no config and delivers to postmaster
     const out = await proc.output();
     const stdout = dec.decode(out.stdout);
     assert.match(stdout, /Created account postmaster@localhost with password: \S{20}/);
+    assert.match(stdout, /It is an admin: the admin page is at http:\/\/127\.0\.0\.1:8080\//);
+    const accounts = await AccountStore.open(join(cwd, "data"));
+    assert.equal(accounts.get("postmaster@localhost")?.admin, true);
+    accounts.close();
     const logs = stdout + dec.decode(out.stderr);
     assert.match(logs, /listening for smtp on 127\.0\.0\.1 port 2525/);
     // One line per event, each with the session id and the peer.

@@ -50,7 +50,13 @@ Deno.test("IMAP: kill -9 right after the tagged OK to APPEND keeps every message
     `hostname: mx.example.test
 data_dir: ${JSON.stringify(dataDir)}
 domains: [example.test]
-listen: { smtp: [], submission: [], submissions: [], imap: [], imaps: ["127.0.0.1:${port}"] }
+listen:
+  smtp: []
+  submission: []
+  submissions: []
+  imap: []
+  imaps: ["127.0.0.1:${port}"]
+  admin: []
 dns: { nameservers: ["${dns.address}"] }
 `,
   );

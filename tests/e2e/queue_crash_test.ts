@@ -23,7 +23,13 @@ Deno.test("kill -9 with 20 queued messages: all delivered after restart, none tw
     `hostname: mx.a.test
 data_dir: data
 domains: [a.test]
-listen: { smtp: ["127.0.0.1:${aPort}"], submission: [], submissions: [], imap: [], imaps: [] }
+listen:
+  smtp: ["127.0.0.1:${aPort}"]
+  submission: []
+  submissions: []
+  imap: []
+  imaps: []
+  admin: []
 dns: { nameservers: ["${dns.address}"] }
 relay: { trusted_networks: [127.0.0.1] }
 outbound: { port: ${bPort} }

@@ -72,6 +72,7 @@ Deno.test("postie quickstart sets up a server once; a second run changes nothing
     try {
       const acct = accounts.get("alice@example.test");
       assert.ok(acct);
+      assert.equal(acct.admin, true, "the owner's account is an admin");
       assert.equal(await verifyPassword(pw, acct.passwordHash), true);
       assert.equal(await verifyPassword(pw + "x", acct.passwordHash), false);
     } finally {

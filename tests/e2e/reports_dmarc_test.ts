@@ -22,7 +22,7 @@ Deno.test("postie reports dmarc shows the reports and flags the spoofing IP", as
       `hostname: mx.example.test
 data_dir: ${dataDir}
 domains: [example.test, other.test]
-listen: { smtp: [], submission: [], submissions: [], imap: [], imaps: [] }
+listen: { smtp: [], submission: [], submissions: [], imap: [], imaps: [], admin: [] }
 outbound:
   source_ipv4: 192.0.2.25
   source_ipv6: "2001:db8::25"

@@ -309,6 +309,7 @@ Deno.test("ACME: with the CA down the server starts, STARTTLS works, and the fai
         "  submissions: []",
         "  imap: []",
         "  imaps: []",
+        "  admin: []",
         `  http: ["127.0.0.1:${http}"]`,
         "acme:",
         "  enabled: true",

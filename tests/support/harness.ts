@@ -84,6 +84,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       submissions: ["127.0.0.1:0"],
       imap: ["127.0.0.1:0"],
       imaps: ["127.0.0.1:0"],
+      admin: ["127.0.0.1:0"],
       ...(opts.config?.listen as Record<string, unknown> | undefined),
     },
   };
