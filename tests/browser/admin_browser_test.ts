@@ -314,6 +314,19 @@ Deno.test("admin page: log in, add an account and a forward, retry a queued mess
       const row = await text(page, '[data-testid="alias-row"][data-address="team@example.test"]');
       assert.match(row, /alice@example\.test, bob@elsewhere\.test/);
       await screenshot(page, "aliases");
+      // Delete the alias (after a confirmation) and clear the forward.
+      page.once("dialog", (d) => void d.accept());
+      await page.click(
+        '[data-testid="alias-row"][data-address="team@example.test"] [data-testid="delete"]',
+      );
+      await expectMessage(page, "Deleted the alias team@example.test.");
+      assert.equal(
+        await page.$('[data-testid="alias-row"][data-address="team@example.test"]'),
+        null,
+      );
+      await page.click(`[data-testid="forward-row"][data-address="${USER}"] [data-testid="clear"]`);
+      await expectMessage(page, `${USER} no longer forwards.`);
+      assert.equal(t.server.accounts.forward(USER), undefined);
     });
 
     await ctx.step("the queued message is listed; retry makes a new attempt", async () => {
@@ -335,13 +348,19 @@ Deno.test("admin page: log in, add an account and a forward, retry a queued mess
       await page.waitForSelector(`${row} [data-testid="queue-recipient"][data-attempts="2"]`);
     });
 
-    await ctx.step("hold and release the message", async () => {
+    await ctx.step("hold, release and delete the message", async () => {
       const row = `[data-testid="queue-row"][data-id="${id}"]`;
       await page.click(`${row} [data-testid="hold"]`);
       await page.waitForSelector(`${row} [data-testid="release"]`);
       assert.ok((await queued(t)).find((m) => m.id === id)?.held, "held in the store");
       await page.click(`${row} [data-testid="release"]`);
       await page.waitForSelector(`${row} [data-testid="hold"]`);
+      assert.equal((await queued(t)).find((m) => m.id === id)?.held, undefined, "released");
+      page.once("dialog", (d) => void d.accept());
+      await page.click(`${row} [data-testid="delete"]`);
+      await expectMessage(page, `delete ${id}: 1 recipient.`);
+      assert.equal(await page.$(row), null);
+      assert.equal((await queued(t)).find((m) => m.id === id), undefined, "gone from the store");
     });
 
     await ctx.step(
