@@ -126,15 +126,17 @@ export const APP_JS = String.raw`"use strict";
   function action(fn) {
     return async function (ev) {
       if (ev) ev.preventDefault();
+      // The button pressed (or the form's submit button) stays disabled until the answer.
       var target = ev && ev.currentTarget;
-      if (target && target.tagName === "BUTTON") target.disabled = true;
+      var b = target && target.tagName === "FORM" ? target.querySelector("button[type=submit]") : target;
+      if (b && b.tagName === "BUTTON") b.disabled = true;
       try {
         await fn(ev);
       } catch (e) {
         if (e instanceof ApiError && e.status === 401) return;
         flash(e && e.message ? e.message : String(e), "error");
       } finally {
-        if (target && target.tagName === "BUTTON") target.disabled = false;
+        if (b && b.tagName === "BUTTON") b.disabled = false;
       }
     };
   }
@@ -603,7 +605,10 @@ export const APP_JS = String.raw`"use strict";
       form,
       table("log-table", ["Time", "Kind", "Account", "From", "To", "IP", "Reason", "Detail", "Queue ID"], d.events.map(function (e) {
         return {
-          attrs: { "data-testid": "log-row", "data-kind": e.kind },
+          attrs: {
+            "data-testid": "log-row", "data-kind": e.kind,
+            class: e.kind === "rejected" || e.kind === "bounced" ? "bad" : e.kind === "deferred" ? "warn" : "",
+          },
           cells: [when(e.time), e.kind, e.account || "", e.from || "", e.to || "", e.ip || "", e.reason || "", e.detail || "", e.queueId || ""],
         };
       }), "no events"),
