@@ -163,12 +163,10 @@ export class Session {
     if (!stats || r.code < 400 || !REPORTED.has(verb)) return r;
     const pathOf = (text: string) =>
       (/<([^>]*)>/.exec(text)?.[1] ?? text.slice(text.indexOf(":") + 1).trim()).slice(0, 320);
-    const from = verb === "MAIL"
+    const from = verb === "MAIL" ? pathOf(arg) : tx?.from ? formatMailbox(tx.from) : undefined;
+    const to = verb === "RCPT"
       ? pathOf(arg)
-      : tx?.from
-      ? formatMailbox(tx.from)
-      : undefined;
-    const to = verb === "RCPT" ? pathOf(arg) : verb === "DATA" || verb === "BDAT"
+      : verb === "DATA" || verb === "BDAT"
       ? tx?.rcpts.map((x) => x.mailbox === "postmaster" ? "postmaster" : formatMailbox(x.mailbox))
         .join(", ")
       : undefined;
