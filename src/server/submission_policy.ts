@@ -6,7 +6,7 @@
  * @module
  */
 
-import { refusal, type Reply, reply } from "../smtp/reply.ts";
+import { refusal, type Reply } from "../smtp/reply.ts";
 import { headerFieldNames, headerValues } from "../smtp/headers.ts";
 import { headerSafe, rfc5322Date } from "../smtp/header_text.ts";
 import { fromAddresses, mayUseAddress } from "../policy/senders.ts";

@@ -13,6 +13,7 @@ import {
   TEST_PASSWORD,
 } from "../support/harness.ts";
 import { waitFor } from "../support/wait.ts";
+import { Imap } from "../support/imap_client.ts";
 
 const today = () => new Date().toISOString().slice(0, 10);
 
@@ -88,8 +89,27 @@ Deno.test("A message to a local account is a received event; a relay attempt is 
         'postie_tls_sessions_total{direction="inbound",tls="yes"} 0',
         "postie_queue_messages 0",
         "postie_up 1",
+        "postie_imap_sessions 0",
+        "postie_imap_logins_total 0",
       ]
     ) assert.ok(text.includes(want), `missing ${want} in\n${text.join("\n")}`);
+
+    // An IMAP session is open while it lasts; its login is counted.
+    const imap = await Imap.login(t.port("imaps"), await serverCert(t));
+    try {
+      const during = lines(t.server.metrics.render());
+      assert.ok(during.includes("postie_imap_sessions 1"), during.join("\n"));
+      assert.ok(during.includes("postie_imap_logins_total 1"), during.join("\n"));
+    } finally {
+      imap.close();
+    }
+    await waitFor(
+      "the IMAP session to end",
+      () =>
+        Promise.resolve(
+          lines(t.server.metrics.render()).includes("postie_imap_sessions 0") || undefined,
+        ),
+    );
   } finally {
     await t.close();
   }
