@@ -27,6 +27,19 @@ export interface Alert {
   body: string;
 }
 
+/** An open alert: a condition raised and not cleared (see {@link Alerter.list}). */
+export interface OpenAlert {
+  key: string;
+  /** The subject of the last raise. */
+  subject: string;
+  /** When it was first raised, ISO 8601. */
+  first: string;
+  /** When it was last raised, ISO 8601. */
+  last: string;
+  /** How often it was raised since `first`. */
+  count: number;
+}
+
 /** The outcome of {@link Alerter.raise}. */
 export type AlertOutcome = "sent" | "repeat" | "undeliverable";
 
@@ -47,6 +60,8 @@ export class Alerter {
   readonly #delivery: AlertDelivery;
   readonly #log: Logger;
   readonly #now: () => Date;
+  /** Hears of every raise, repeats included (for the metrics); must not throw. */
+  onRaise: ((key: string) => void) | undefined;
 
   private constructor(
     config: Config,
@@ -74,6 +89,14 @@ export class Alerter {
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;");
     db.exec(`CREATE TABLE IF NOT EXISTS alerts (
       key TEXT PRIMARY KEY, first TEXT NOT NULL, last_sent TEXT NOT NULL, count INTEGER NOT NULL)`);
+    // Added later: the subject and the time of the last raise (mailed or not).
+    const columns = new Set(
+      (db.prepare("PRAGMA table_info(alerts)").all() as { name: string }[]).map((c) => c.name),
+    );
+    if (!columns.has("subject")) {
+      db.exec("ALTER TABLE alerts ADD COLUMN subject TEXT NOT NULL DEFAULT ''");
+    }
+    if (!columns.has("last")) db.exec("ALTER TABLE alerts ADD COLUMN last TEXT");
     return new Alerter(config, db, delivery, log, now);
   }
 
@@ -90,6 +113,21 @@ export class Alerter {
     return row ? new Date(row.first) : undefined;
   }
 
+  /** The open alerts (raised and not cleared), the last raised first. */
+  list(): OpenAlert[] {
+    const rows = this.#db.prepare(
+      `SELECT key, subject, first, COALESCE(last, last_sent) AS last, count FROM alerts
+       ORDER BY COALESCE(last, last_sent) DESC, key`,
+    ).all() as unknown as OpenAlert[];
+    return rows.map((r) => ({
+      key: r.key,
+      subject: r.subject,
+      first: r.first,
+      last: r.last,
+      count: Number(r.count),
+    }));
+  }
+
   /** The condition is over: the next time it happens is a new alert. */
   clear(key: string): void {
     this.#db.prepare("DELETE FROM alerts WHERE key = ?").run(key);
@@ -103,18 +141,26 @@ export class Alerter {
       key: alert.key,
       subject: alert.subject,
     });
+    try {
+      this.onRaise?.(alert.key);
+    } catch {
+      // statistics only
+    }
     const row = this.#db.prepare("SELECT last_sent FROM alerts WHERE key = ?").get(alert.key) as
       | { last_sent: string }
       | undefined;
     if (row && now.getTime() - Date.parse(row.last_sent) < this.#config.alerts.repeatMs) {
-      this.#db.prepare("UPDATE alerts SET count = count + 1 WHERE key = ?").run(alert.key);
+      this.#db.prepare(
+        "UPDATE alerts SET count = count + 1, subject = ?2, last = ?3 WHERE key = ?1",
+      ).run(alert.key, alert.subject, now.toISOString());
       return "repeat";
     }
     // Claimed before the (async) delivery, so that alerts raised at the same moment send once.
     this.#db.prepare(
-      "INSERT INTO alerts (key, first, last_sent, count) VALUES (?1, ?2, ?2, 1) " +
-        "ON CONFLICT(key) DO UPDATE SET last_sent = ?2, count = count + 1",
-    ).run(alert.key, now.toISOString());
+      "INSERT INTO alerts (key, first, last_sent, count, subject, last) " +
+        "VALUES (?1, ?2, ?2, 1, ?3, ?2) " +
+        "ON CONFLICT(key) DO UPDATE SET last_sent = ?2, count = count + 1, subject = ?3, last = ?2",
+    ).run(alert.key, now.toISOString(), alert.subject);
     const delivered = await this.#deliver(alert, now);
     if (!delivered) {
       this.#log.error("alert for {to} not delivered: no such mailbox; {subject}", {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { validateConfig } from "../config/config.ts";
 import { MaildirStore } from "../delivery/maildir.ts";
 import { Router } from "../delivery/router.ts";
@@ -86,5 +87,66 @@ Deno.test("Alerter: an external alerts.to goes through the queue; an unknown loc
   } finally {
     none.alerter.close();
     await Deno.remove(dir2, { recursive: true });
+  }
+});
+
+Deno.test("Alerter.list: the open alerts with subject, first, last and count; onRaise hears each", async () => {
+  const dir = await Deno.makeTempDir();
+  const { alerter, setNow } = await setup(dir);
+  const raised: string[] = [];
+  alerter.onRaise = (key) => raised.push(key);
+  try {
+    await alerter.raise({ key: "disk", subject: "Disk nearly full", body: "b" });
+    setNow(new Date("2026-12-01T01:00:00Z"));
+    await alerter.raise({ key: "disk", subject: "Disk full", body: "b" });
+    await alerter.raise({ key: "rate-limit:a@a.example", subject: "Rate limit", body: "b" });
+    assert.deepEqual(raised, ["disk", "disk", "rate-limit:a@a.example"]);
+    assert.deepEqual(alerter.list(), [
+      {
+        key: "disk",
+        subject: "Disk full",
+        first: "2026-12-01T00:00:00.000Z",
+        last: "2026-12-01T01:00:00.000Z",
+        count: 2,
+      },
+      {
+        key: "rate-limit:a@a.example",
+        subject: "Rate limit",
+        first: "2026-12-01T01:00:00.000Z",
+        last: "2026-12-01T01:00:00.000Z",
+        count: 1,
+      },
+    ]);
+    alerter.clear("disk");
+    assert.deepEqual(alerter.list().map((a) => a.key), ["rate-limit:a@a.example"]);
+  } finally {
+    alerter.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Alerter: a state.db from before subjects were kept is migrated", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = new DatabaseSync(join(dir, "state.db"));
+  db.exec(`CREATE TABLE alerts (
+    key TEXT PRIMARY KEY, first TEXT NOT NULL, last_sent TEXT NOT NULL, count INTEGER NOT NULL)`);
+  db.exec(
+    "INSERT INTO alerts VALUES ('old', '2026-11-01T00:00:00.000Z', '2026-11-02T00:00:00.000Z', 3)",
+  );
+  db.close();
+  const { alerter } = await setup(dir);
+  try {
+    assert.deepEqual(alerter.list(), [{
+      key: "old",
+      subject: "",
+      first: "2026-11-01T00:00:00.000Z",
+      last: "2026-11-02T00:00:00.000Z",
+      count: 3,
+    }]);
+    await alerter.raise({ key: "old", subject: "Now with a subject", body: "b" });
+    assert.equal(alerter.list()[0]!.subject, "Now with a subject");
+  } finally {
+    alerter.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

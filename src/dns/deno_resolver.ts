@@ -17,15 +17,19 @@ import type { DnsResult, MxRecord, RecordType, RecordTypes, Resolver } from "./r
 export interface DenoResolverOptions {
   /** Name servers; only the first is used. Default: the system configuration. */
   nameservers?: { host: string; port: number }[];
+  /** Called for each lookup that ends `temporary` (for the metrics); must not throw. */
+  onTemporary?: (reason: string) => void;
 }
 
 /** A resolver over `Deno.resolveDns`; see the module caveat. */
 export class DenoResolver implements Resolver {
   readonly #options: Deno.ResolveDnsOptions;
+  readonly #onTemporary: ((reason: string) => void) | undefined;
 
   constructor(options: DenoResolverOptions = {}) {
     const first = options.nameservers?.[0];
     this.#options = first ? { nameServer: { ipAddr: first.host, port: first.port } } : {};
+    this.#onTemporary = options.onTemporary;
   }
 
   async lookup<T extends RecordType>(name: string, type: T): Promise<DnsResult<RecordTypes[T]>> {
@@ -41,7 +45,9 @@ export class DenoResolver implements Resolver {
       records = await this.#query(absolute, type);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return { kind: "nxdomain" };
-      return { kind: "temporary", reason: err instanceof Error ? err.message : String(err) };
+      const reason = err instanceof Error ? err.message : String(err);
+      this.#onTemporary?.(reason);
+      return { kind: "temporary", reason };
     }
     if (records.length === 0) return { kind: "nodata" };
     return { kind: "ok", records: records as RecordTypes[T][], ttl: 0 };

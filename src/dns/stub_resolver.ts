@@ -40,6 +40,8 @@ export interface StubResolverOptions {
   cacheSize?: number;
   /** The clock for cache expiry, in milliseconds; default `Date.now`. */
   now?: () => number;
+  /** Called for each lookup that ends `temporary` (for the metrics); must not throw. */
+  onTemporary?: (reason: string) => void;
 }
 
 /** A server; `ip` is the host in the canonical form of {@linkcode parseIp}, for comparisons. */
@@ -87,6 +89,7 @@ export class StubResolver implements Resolver {
   readonly #attempts: number;
   readonly #cacheSize: number;
   readonly #now: () => number;
+  readonly #onTemporary: ((reason: string) => void) | undefined;
   readonly #cache = new Map<string, { result: AnyResult; expires: number }>();
   readonly #inflight = new Map<string, Promise<Resolved>>();
 
@@ -105,6 +108,7 @@ export class StubResolver implements Resolver {
     this.#attempts = Math.max(1, options.attempts ?? DEFAULT_ATTEMPTS);
     this.#cacheSize = Math.max(0, options.cacheSize ?? DEFAULT_CACHE_SIZE);
     this.#now = options.now ?? Date.now;
+    this.#onTemporary = options.onTemporary;
   }
 
   async lookup<T extends RecordType>(name: string, type: T): Promise<DnsResult<RecordTypes[T]>> {
@@ -125,9 +129,13 @@ export class StubResolver implements Resolver {
         };
         task.then(done, done);
       }
-      return cloneResult((await task).result) as DnsResult<RecordTypes[T]>;
+      const result = cloneResult((await task).result) as DnsResult<RecordTypes[T]>;
+      if (result.kind === "temporary") this.#onTemporary?.(result.reason);
+      return result;
     } catch (err) {
-      return { kind: "temporary", reason: err instanceof Error ? err.message : String(err) };
+      const reason = err instanceof Error ? err.message : String(err);
+      this.#onTemporary?.(reason);
+      return { kind: "temporary", reason };
     }
   }
 

@@ -172,6 +172,17 @@ Deno.test("CNAME loops and over-long chains are temporary failures", async () =>
   });
 });
 
+Deno.test("onTemporary hears of each lookup that failed temporarily, not of answers", async () => {
+  const reasons: string[] = [];
+  await withDns(async (_dns, resolver) => {
+    okRecords(await resolver.lookup("example.test", "A"));
+    assert.equal((await resolver.lookup("nothing.test", "A")).kind, "nxdomain");
+    assertTemporary(await resolver.lookup("loop1.test", "A"), /CNAME loop/);
+  }, { onTemporary: (r) => reasons.push(r) });
+  assert.equal(reasons.length, 1, reasons.join());
+  assert.match(reasons[0]!, /CNAME loop/);
+});
+
 // ---------------------------------------------------------------------------------------
 // Names.
 

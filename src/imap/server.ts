@@ -37,6 +37,8 @@ export interface ImapServiceOptions {
   guard: AuthGuard;
   tls: TlsContext;
   registry: MailRegistry;
+  /** An account logged in (for the metrics). */
+  onLogin?: (account: string) => void;
 }
 
 function newSessionId(): string {
@@ -52,6 +54,7 @@ export class ImapService {
   readonly #o: ImapServiceOptions;
   readonly #listeners: ListenerGroup<ImapListenerKind>;
   readonly #perAccount = new Map<string, number>();
+  #sessions = 0;
   readonly #log = log("imap");
 
   private constructor(o: ImapServiceOptions) {
@@ -84,6 +87,11 @@ export class ImapService {
   /** The addresses bound. */
   get addresses(): readonly BoundAddress<ImapListenerKind>[] {
     return this.#listeners.addresses;
+  }
+
+  /** IMAP sessions open now (connections being served). */
+  get sessions(): number {
+    return this.#sessions;
   }
 
   /** A reloaded config applies to connections from now on. */
@@ -142,6 +150,7 @@ export class ImapService {
               throw e;
             }
             slog.info("login {account}", { event: "login", account: address });
+            this.#o.onLogin?.(address);
             return storeAdapter(mail, () => this.#o.registry.release(mail));
           },
           guard: this.#o.guard,
@@ -150,9 +159,11 @@ export class ImapService {
           idleKeepaliveMs: config.imap.idleKeepaliveSeconds * 1000,
           flush: (chunks) => transport.flush(chunks),
         });
+        this.#sessions++;
         try {
           await transport.run(session);
         } finally {
+          this.#sessions--;
           if (account !== null) this.#release(account);
         }
       },

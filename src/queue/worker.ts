@@ -56,6 +56,26 @@ export interface WorkerOptions {
    * the alert when receivers refuse our mail (`alerts.bounce_share`).
    */
   onReply?: (kind: "ok" | "temporary" | "permanent") => void;
+  /** Where each attempt's outcome is reported, for the event log and the metrics. */
+  stats?: DeliveryStats;
+}
+
+/** One recipient's outcome of one delivery attempt, as the statistics see it. */
+export interface DeliveryAttempt {
+  /** "deferred": queued for another attempt; "bounced": failed for good (a DSN follows). */
+  result: "delivered" | "deferred" | "bounced";
+  to: string;
+  from: string;
+  queueId: string;
+  /** The remote server's reply, or why no server took the message. */
+  detail: string;
+}
+
+/** Where the worker reports what it did (src/events/stats.ts); an implementation must not throw. */
+export interface DeliveryStats {
+  attempt(a: DeliveryAttempt): void;
+  /** A delivery reached a server (its transaction ran): whether it was over TLS. */
+  connection(tls: boolean): void;
 }
 
 interface Group {
@@ -273,7 +293,7 @@ export class DeliveryWorker {
         error: String(e),
       });
       finish("failed", { lastError: "message file lost in the queue", statusCode: "5.3.0" });
-      await this.#settle(updates);
+      await this.#settle(updates, g);
       return;
     }
 
@@ -287,7 +307,7 @@ export class DeliveryWorker {
       const a = await hostAddresses(this.#o.resolver, relay.host);
       if (a.kind !== "ok") {
         finish("queued", { lastError: `relay ${relay.host}: no address`, statusCode: "4.4.3" });
-        await this.#settle(updates);
+        await this.#settle(updates, g);
         return;
       }
       hops = [{ name: relay.host, addresses: a.addresses }];
@@ -295,13 +315,13 @@ export class DeliveryWorker {
       const dest = await resolveDestination(this.#o.resolver, g.domain, this.#o.random);
       if (dest.kind === "permanent") {
         finish("failed", { lastError: dest.reason, statusCode: dest.status });
-        await this.#settle(updates);
+        await this.#settle(updates, g);
         this.#logResult(g, "bounced", dest.reason);
         return;
       }
       if (dest.kind === "temporary") {
         finish("queued", { lastError: dest.reason, statusCode: "4.4.3" });
-        await this.#settle(updates);
+        await this.#settle(updates, g);
         this.#logResult(g, "deferred", dest.reason);
         return;
       }
@@ -362,13 +382,16 @@ export class DeliveryWorker {
       } else {
         finish("queued", { lastError, statusCode: "4.4.1" });
       }
-      await this.#settle(updates);
+      await this.#settle(updates, g);
       this.#logResult(g, allPermanent ? "bounced" : "deferred", lastError);
       return;
     }
+    this.#o.stats?.connection(result.tls !== undefined);
+    const replies = new Map<number, string>();
     for (const [i, rr] of result.recipients.entries()) {
       const r = g.recipients[i]!;
       const text = `${rr.code}${rr.enhanced ? " " + rr.enhanced : ""} ${rr.text}`;
+      replies.set(r.seq, text);
       const fields = {
         lastError: text,
         statusCode: rr.enhanced ?? `${String(rr.code)[0]}.0.0`,
@@ -379,7 +402,7 @@ export class DeliveryWorker {
       else if (rr.permanent) finish("failed", fields, [r]);
       else finish("queued", fields, [r]);
     }
-    await this.#settle(updates);
+    await this.#settle(updates, g, replies);
     for (const u of updates) {
       log.info("{status} {rcpt} via {host}", {
         event: u.status === "delivered"
@@ -397,10 +420,34 @@ export class DeliveryWorker {
     }
   }
 
-  /** Commit outcomes (grouped with concurrent deliveries' by the store). */
-  async #settle(updates: RecipientUpdate[]): Promise<void> {
+  /**
+   * Commit outcomes (grouped with concurrent deliveries' by the store), then report each to
+   * the statistics with the error, or the remote reply of a delivery (`replies`, by seq).
+   */
+  async #settle(
+    updates: RecipientUpdate[],
+    g: Group,
+    replies?: ReadonlyMap<number, string>,
+  ): Promise<void> {
     await this.#o.store.settle(updates);
     if (updates.some((u) => u.status === "failed")) this.#sweepDue = true;
+    const stats = this.#o.stats;
+    if (!stats) return;
+    for (const u of updates) {
+      const r = g.recipients.find((x) => x.seq === u.seq);
+      if (!r) continue;
+      stats.attempt({
+        result: u.status === "delivered"
+          ? "delivered"
+          : u.status === "failed"
+          ? "bounced"
+          : "deferred",
+        to: r.address,
+        from: r.sender,
+        queueId: g.messageId,
+        detail: u.lastError ?? replies?.get(u.seq) ?? "",
+      });
+    }
   }
 
   #tlsFor(relay: Relay | undefined, hop: Hop): ClientOptions["tls"] {

@@ -6,7 +6,7 @@ import type { MaildirStore } from "../delivery/maildir.ts";
 import type { Router } from "../delivery/router.ts";
 import { waitFor } from "../../tests/support/wait.ts";
 import { QueueStore } from "./store.ts";
-import { DeliveryWorker } from "./worker.ts";
+import { type DeliveryAttempt, DeliveryWorker } from "./worker.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -189,4 +189,73 @@ Deno.test("DeliveryWorker recovers from a dropped cached connection without a fa
     assert.equal(server.received.flat().length, 5, "each message once");
     assert.deepEqual(server.received, [["m0", "m1"], ["m2", "m3"], ["m4"]]);
   });
+});
+
+Deno.test("DeliveryWorker reports each recipient's outcome and the TLS of each delivery", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postie-worker-" });
+  const store = await QueueStore.open(dir);
+  const base = embeddedDefault();
+  const attempts: DeliveryAttempt[] = [];
+  const connections: boolean[] = [];
+  // Null sender: the failure's DSN is skipped, so router and maildir are never used.
+  const worker = new DeliveryWorker({
+    store,
+    resolver: new ZoneResolver({
+      "remote.test": { MX: [{ preference: 10, exchange: "mx.remote.test" }] },
+      "mx.remote.test": { A: ["127.0.0.1"] },
+    }),
+    config: { ...base, hostname: "mx.a.test" },
+    router: {} as Router,
+    maildir: {} as MaildirStore,
+    log: getLogger(["postie", "test", "worker"]),
+    deliver: (_opts, env) =>
+      Promise.resolve({
+        recipients: env.to.map((address) =>
+          address.startsWith("ok")
+            ? { address, code: 250, enhanced: "2.1.5", text: "Ok", permanent: false, ok: true }
+            : address.startsWith("later")
+            ? { address, code: 451, enhanced: "4.2.0", text: "Busy", permanent: false, ok: false }
+            : {
+              address,
+              code: 550,
+              enhanced: "5.1.1",
+              text: "No such user",
+              permanent: true,
+              ok: false,
+            }
+        ),
+        tls: { protocol: "TLSv1.3", cipher: "x", authorized: false },
+      }),
+    stats: { attempt: (a) => attempts.push(a), connection: (tls) => connections.push(tls) },
+  });
+  try {
+    const id = await store.enqueue({
+      sender: "",
+      recipients: ["ok@remote.test", "later@remote.test", "gone@remote.test", "x@nowhere.test"],
+      header: "",
+      content: [enc.encode("Subject: s\r\n\r\nhello\r\n")],
+    });
+    worker.start();
+    await waitFor("four outcomes", () => Promise.resolve(attempts.length >= 4 || undefined));
+    await worker.idle();
+    const by = new Map(attempts.map((a) => [a.to, a]));
+    assert.deepEqual(by.get("ok@remote.test"), {
+      result: "delivered",
+      to: "ok@remote.test",
+      from: "",
+      queueId: id,
+      detail: "250 2.1.5 Ok",
+    });
+    assert.equal(by.get("later@remote.test")?.result, "deferred");
+    assert.equal(by.get("later@remote.test")?.detail, "451 4.2.0 Busy");
+    assert.equal(by.get("gone@remote.test")?.result, "bounced");
+    assert.equal(by.get("gone@remote.test")?.detail, "550 5.1.1 No such user");
+    // nowhere.test does not exist: bounced without a connection.
+    assert.equal(by.get("x@nowhere.test")?.result, "bounced");
+    assert.deepEqual(connections, [true]);
+  } finally {
+    await worker.stop();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -11,7 +11,7 @@
 import { formatMailbox } from "../smtp/address.ts";
 import { type DataResult, hasFlaws } from "../smtp/data.ts";
 import { authservIdOf, removeHeaderFields } from "../smtp/headers.ts";
-import { type Reply, reply } from "../smtp/reply.ts";
+import { refusal, type Reply, reply } from "../smtp/reply.ts";
 import { DeliveryError } from "../delivery/maildir.ts";
 import type { SessionView } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
@@ -60,14 +60,22 @@ export async function acceptMessage(
     return r;
   };
   if (tooBig) {
-    return fail(reply(552, "5.3.4", "Message size exceeds fixed maximum message size"), "size");
+    return fail(
+      refusal("too_big", 552, "5.3.4", "Message size exceeds fixed maximum message size"),
+      "size",
+    );
   }
   if (hasFlaws(flaws)) {
     // SMUGGLING.md: refuse content with bare CR / bare LF / NUL (RFC 5321 §2.3.8).
     const what = [flaws.bareCR && "bare CR", flaws.bareLF && "bare LF", flaws.nul && "NUL"]
       .filter(Boolean).join(", ");
     return fail(
-      reply(550, "5.6.0", `Message contains ${what}; lines must end in CRLF (RFC 5321 2.3.8)`),
+      refusal(
+        "bad_line_endings",
+        550,
+        "5.6.0",
+        `Message contains ${what}; lines must end in CRLF (RFC 5321 2.3.8)`,
+      ),
       "line endings",
     );
   }
@@ -155,11 +163,30 @@ export async function acceptMessage(
         event: "delivery_failed",
         error: e.message,
       });
-      return fail(reply(e.code, e.enhanced, e.message), "delivery failed");
+      return fail(refusal("delivery_failed", e.code, e.enhanced, e.message), "delivery failed");
     }
     throw e;
   }
   if (user) o.rateLimiter?.record(user, tx.rcpts.length);
+  if (o.stats) {
+    // Each local account once: the mailboxes it was stored in, the addresses it went on from.
+    const local = new Map<string, string>();
+    tx.rcpts.forEach((r, i) => {
+      for (const b of r.resolution?.mailboxes ?? []) {
+        if (boxes.has(b.address) && !local.has(b.address)) local.set(b.address, rcpts[i]!);
+      }
+    });
+    for (const f of forwards) if (!f.srsBounce && !local.has(f.via)) local.set(f.via, f.via);
+    o.stats.accepted({
+      queueId,
+      from,
+      ip: o.peer.address,
+      ...(user ? { user } : {}),
+      local: [...local].map(([account, to]) => ({ account, to })),
+      remote,
+      ...(outboundId ? { outboundId } : {}),
+    });
+  }
   o.log.info("message accepted {id}", {
     event: "message_accepted",
     id: queueId,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { closingReply, type Reply, reply } from "../smtp/reply.ts";
+import { closingReply, refusal, type Reply, reply } from "../smtp/reply.ts";
 import { type AuthGuard, checkCredentials } from "../auth/guard.ts";
 import type { SessionOptions } from "./session_options.ts";
 
@@ -37,6 +37,8 @@ export class Authenticator {
   #user: string | null = null;
   #exchange: { mech: "PLAIN" | "LOGIN"; username?: string } | null = null;
   #blocked = 0;
+  /** The user name of the last login attempt (lower-case, at most 256 characters). */
+  #attempted: string | null = null;
 
   constructor(options: SessionOptions) {
     this.#o = options;
@@ -45,6 +47,11 @@ export class Authenticator {
   /** The authenticated account (canonical address), or null. */
   get user(): string | null {
     return this.#user;
+  }
+
+  /** The user name of the last login attempt, for the event log of a refusal; or null. */
+  get attempted(): string | null {
+    return this.#attempted;
   }
 
   /** An exchange is in progress: the next line is a response, not a command (RFC 4954 §4). */
@@ -68,7 +75,12 @@ export class Authenticator {
   async command(arg: string, at: AuthContext): Promise<Reply> {
     if (!this.offered) return reply(502, "5.5.1", "AUTH not available");
     if (!at.tls) {
-      return reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
+      return refusal(
+        "tls_required",
+        538,
+        "5.7.11",
+        "Encryption required for requested authentication mechanism",
+      );
     }
     if (!at.hello) return reply(503, "5.5.1", "Send EHLO first");
     if (this.#user) return reply(503, "5.5.1", "Already authenticated");
@@ -95,7 +107,7 @@ export class Authenticator {
     const ex = this.#exchange!;
     if (line === "*") {
       this.#exchange = null;
-      return reply(501, "5.7.0", "Authentication cancelled");
+      return refusal("auth_cancelled", 501, "5.7.0", "Authentication cancelled");
     }
     const decoded = decodeBase64Utf8(line === "=" ? "" : line);
     if (decoded === null) {
@@ -133,6 +145,7 @@ export class Authenticator {
     const ip = this.#o.peer.address;
     const name = username.toLowerCase().slice(0, 256);
     const guard: AuthGuard | undefined = this.#o.authGuard;
+    this.#attempted = name === "" ? null : name;
     if (guard?.blocked(ip, name)) return this.#refused();
     const acct = username === "" ? undefined : await checkCredentials(
       this.#o.credentials!,
@@ -147,7 +160,7 @@ export class Authenticator {
         delay_ms: delay,
       });
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      return reply(535, "5.7.8", "Authentication credentials invalid");
+      return refusal("auth_failed", 535, "5.7.8", "Authentication credentials invalid");
     }
     guard?.succeeded(ip);
     this.#user = acct.address;
@@ -160,8 +173,16 @@ export class Authenticator {
     this.#exchange = null;
     this.#o.log.warning("AUTH refused: too many failures", { event: "auth_blocked" });
     if (++this.#blocked > 1) {
-      return closingReply(421, "4.7.0", "Too many failed authentication attempts, closing");
+      return {
+        ...closingReply(421, "4.7.0", "Too many failed authentication attempts, closing"),
+        reason: "auth_blocked",
+      };
     }
-    return reply(454, "4.7.0", "Too many failed authentication attempts, try again later");
+    return refusal(
+      "auth_blocked",
+      454,
+      "4.7.0",
+      "Too many failed authentication attempts, try again later",
+    );
   }
 }

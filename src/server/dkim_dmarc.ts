@@ -17,7 +17,7 @@ import {
   evaluateDmarc,
 } from "../dmarc/dmarc.ts";
 import { headerValues } from "../smtp/headers.ts";
-import { type Reply, reply } from "../smtp/reply.ts";
+import { refusal, type Reply } from "../smtp/reply.ts";
 import type { SessionView } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
 import { concat } from "../util/bytes.ts";
@@ -151,7 +151,8 @@ export function applyDmarc(
     boxes.set(key, { ...box, folder: "Junk" });
   }
   if (rejectAll) {
-    return reply(
+    return refusal(
+      "dmarc_reject",
       550,
       "5.7.1",
       `Message rejected by the DMARC policy of ${dmarc.policyDomain} (RFC 7489)`,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Reply, reply, SmtpReplyError } from "../smtp/reply.ts";
+import { refusal, type Reply, reply, SmtpReplyError } from "../smtp/reply.ts";
 import { AddressSyntaxError, formatMailbox } from "../smtp/address.ts";
 import { parsePathArgument, type PathArgument } from "../smtp/path_argument.ts";
 import { checkTransaction } from "../spf/spf.ts";
@@ -30,7 +30,7 @@ export async function mailFrom(
   const refuse = (r: Reply) => ({ reply: r });
   if (o.listener !== "smtp" && !user) {
     // Submission (RFC 6409 §4.3): authentication comes first.
-    return refuse(reply(530, "5.7.0", "Authentication required"));
+    return refuse(refusal("auth_required", 530, "5.7.0", "Authentication required"));
   }
   if (!/^FROM:/i.test(arg)) return refuse(reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"));
   const parsed = parsePath(arg.slice(5), true);
@@ -46,7 +46,9 @@ export async function mailFrom(
           return refuse(reply(501, "5.5.4", "Invalid SIZE value"));
         }
         if (Number(value) > o.config.limits.maxMessageBytes) {
-          return refuse(reply(552, "5.3.4", "Message size exceeds fixed maximum message size"));
+          return refuse(
+            refusal("too_big", 552, "5.3.4", "Message size exceeds fixed maximum message size"),
+          );
         }
         break;
       }
@@ -74,7 +76,9 @@ export async function mailFrom(
   const from = parsed.mailbox === "postmaster" ? null : parsed.mailbox;
   if (from?.utf8 && !smtputf8) {
     // RFC 6531 §3.5
-    return refuse(reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter"));
+    return refuse(
+      refusal("bad_address", 553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter"),
+    );
   }
   const tx: Transaction = { from, smtputf8, rcpts: [] };
   const shown = from ? formatMailbox(from) : "";
@@ -118,11 +122,16 @@ async function checkSpf(
     });
     // RFC 7372 §3.2: X.7.23 "SPF validation failed"; RFC 7208 §8.4 suggests 550.
     const why = (r.explanation ?? "").replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
-    return reply(550, "5.7.23", `SPF fail for ${r.domain}: ${why}`);
+    return refusal("spf_fail", 550, "5.7.23", `SPF fail for ${r.domain}: ${why}`);
   }
   if (r.result === "temperror" && config.spf.deferTemperror) {
     // RFC 7208 §8.6: 451 4.4.3
-    return reply(451, "4.4.3", `SPF temporary error for ${r.domain}, try again later`);
+    return refusal(
+      "spf_temperror",
+      451,
+      "4.4.3",
+      `SPF temporary error for ${r.domain}, try again later`,
+    );
   }
   return undefined;
 }
@@ -151,14 +160,19 @@ export function rcptTo(view: SessionView, tx: Transaction, arg: string): Reply {
     return reply(555, "5.5.4", `Unsupported parameter ${key}`);
   }
   const mailbox = parsed.mailbox;
-  if (mailbox === null) return reply(501, "5.1.3", "Empty recipient");
+  if (mailbox === null) return refusal("bad_address", 501, "5.1.3", "Empty recipient");
   const shown = mailbox === "postmaster" ? "postmaster" : formatMailbox(mailbox);
   if (mailbox !== "postmaster" && mailbox.utf8 && !tx.smtputf8) {
-    return reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter");
+    return refusal(
+      "bad_address",
+      553,
+      "5.6.7",
+      "Non-ASCII address requires the SMTPUTF8 parameter",
+    );
   }
   if (tx.rcpts.length >= o.config.limits.maxRecipients) {
     // RFC 5321 §4.5.3.1.10
-    return reply(452, "4.5.3", "Too many recipients");
+    return refusal("too_many_recipients", 452, "4.5.3", "Too many recipients");
   }
   const res = o.router.resolve(mailbox);
   switch (res.kind) {
@@ -168,7 +182,7 @@ export function rcptTo(view: SessionView, tx: Transaction, arg: string): Reply {
       // recipient, at RCPT time, never accept-then-bounce.
       if ((!user && !o.trusted) || !o.queue || mailbox === "postmaster") {
         o.log.info("relay denied <{rcpt}>", { event: "rcpt_rejected", rcpt: shown });
-        return reply(554, "5.7.1", `<${shown}>: Relay access denied`);
+        return refusal("relay_denied", 554, "5.7.1", `<${shown}>: Relay access denied`);
       }
       const limited = checkRecipientRate(view, tx.rcpts.length);
       if (limited) return limited;
@@ -181,7 +195,12 @@ export function rcptTo(view: SessionView, tx: Transaction, arg: string): Reply {
         rcpt: shown,
         reason: res.reason,
       });
-      return reply(550, "5.1.1", `<${shown}>: Recipient address rejected: User unknown`);
+      return refusal(
+        "unknown_recipient",
+        550,
+        "5.1.1",
+        `<${shown}>: Recipient address rejected: User unknown`,
+      );
     case "local": {
       const limited = checkRecipientRate(view, tx.rcpts.length);
       if (limited) return limited;
@@ -208,7 +227,14 @@ function checkForwards(
   forwards: readonly ForwardTarget[],
 ): Reply | undefined {
   const o = view.options;
-  if (!o.queue) return reply(550, "5.7.1", `<${shown}>: Forwarding is not available here`);
+  if (!o.queue) {
+    return refusal(
+      "forward_unavailable",
+      550,
+      "5.7.1",
+      `<${shown}>: Forwarding is not available here`,
+    );
+  }
   for (const f of forwards) {
     if (f.srsBounce) {
       if (tx.from !== null) {
@@ -216,7 +242,12 @@ function checkForwards(
           event: "rcpt_rejected",
           rcpt: shown,
         });
-        return reply(550, "5.1.1", `<${shown}>: This bounce address takes only bounces`);
+        return refusal(
+          "srs_not_bounce",
+          550,
+          "5.1.1",
+          `<${shown}>: This bounce address takes only bounces`,
+        );
       }
       continue;
     }
@@ -228,7 +259,12 @@ function checkForwards(
         target: f.target,
         messages: used,
       });
-      return reply(451, "4.7.1", `<${shown}>: Forwarding rate limit reached, try again later`);
+      return refusal(
+        "forward_rate_limited",
+        451,
+        "4.7.1",
+        `<${shown}>: Forwarding rate limit reached, try again later`,
+      );
     }
   }
   return undefined;

@@ -24,7 +24,7 @@ import type { ForwardTarget } from "../delivery/router.ts";
 import type { MailboxRef } from "../delivery/maildir.ts";
 import { signMessage } from "../dkim/mod.ts";
 import { headerValues } from "../smtp/headers.ts";
-import { type Reply, reply } from "../smtp/reply.ts";
+import { refusal, type Reply } from "../smtp/reply.ts";
 import { concat } from "../util/bytes.ts";
 import type { SessionView } from "./session_options.ts";
 import { forwardKey } from "./envelope.ts";
@@ -58,7 +58,8 @@ export function loopRefusal(
       ? `Delivered-To: ${looped.via} is already there`
       : `${received.length} Received fields, ${ours} of them ours`,
   });
-  return reply(
+  return refusal(
+    "mail_loop",
     554,
     "5.4.6",
     `Routing loop detected: the message has passed through ${host} before (RFC 5321 6.3)`,
@@ -87,7 +88,8 @@ export function forwardsAfterDmarc(
   const held = forwards.filter((f) => !send.includes(f));
   if (held.some((f) => !f.keepCopy)) {
     return {
-      refusal: reply(
+      refusal: refusal(
+        "dmarc_reject",
         550,
         "5.7.1",
         `Not forwarded: the message fails the DMARC policy of ${dmarc.policyDomain} (RFC 7489)`,

@@ -53,6 +53,10 @@ import { AdminApp } from "../admin/admin_app.ts";
 import { AdminService, mountPublicAdmin } from "../admin/admin_service.ts";
 import { AdminViews } from "../admin/admin_views.ts";
 import { AuditLog } from "../admin/audit_log.ts";
+import { EventLog } from "../events/event_log.ts";
+import { deliveryStats, sessionStats } from "../events/stats.ts";
+import { Metrics } from "../metrics/metrics.ts";
+import type { SessionStats } from "./session_options.ts";
 
 /** A bound listener (SMTP or IMAP). */
 export type BoundAddress = Bound<ListenerKind | ImapListenerKind | HttpListenerKind>;
@@ -101,6 +105,10 @@ export class SmtpServer {
   /** DMARC evaluations of received mail, and the aggregate reports made of them. */
   readonly #dmarcLog: EvaluationLog;
   #reports: ReportScheduler | null = null;
+  /** What happened to mail (the admin page's log and charts), and the Prometheus metrics. */
+  readonly #events: EventLog;
+  readonly #metrics: Metrics;
+  readonly #sessionStats: SessionStats;
   readonly #log = log("server");
 
   private constructor(
@@ -111,8 +119,12 @@ export class SmtpServer {
     maildir: MaildirStore,
     spool: Spool,
     dmarcLog: EvaluationLog,
+    stats: { events: EventLog; metrics: Metrics },
   ) {
     this.#snap = snap;
+    this.#events = stats.events;
+    this.#metrics = stats.metrics;
+    this.#sessionStats = sessionStats(stats.events, stats.metrics, log("events"));
     this.#dmarcLog = dmarcLog;
     this.#spool = spool;
     // Files another program drops into a Maildir are found within a second; postie's own
@@ -151,7 +163,18 @@ export class SmtpServer {
       maildir,
       log: log("queue"),
       onReply: (kind) => this.#monitor?.noteReply(kind),
+      stats: deliveryStats(stats.events, stats.metrics, log("events")),
     });
+  }
+
+  /** The event log (received, sent, rejected, delivery results) for the admin page. */
+  get events(): EventLog {
+    return this.#events;
+  }
+
+  /** The Prometheus metrics (`/metrics` on the admin listener). */
+  get metrics(): Metrics {
+    return this.#metrics;
   }
 
   /** The alerter (tests look at what it sent). */
@@ -213,7 +236,11 @@ export class SmtpServer {
     return this.#worker;
   }
 
-  static async #snapshot(config: Config, accounts: AccountStore): Promise<Snapshot> {
+  static async #snapshot(
+    config: Config,
+    accounts: AccountStore,
+    metrics: Metrics,
+  ): Promise<Snapshot> {
     // SRS (forwarding.srs): the secrets are made on first use and read again at reload.
     const srs = config.forwarding.srs
       ? new Srs({ secrets: await loadSrsSecrets(config.dataDir), domain: config.domains[0]! })
@@ -222,7 +249,7 @@ export class SmtpServer {
       config,
       router: new Router(config, accounts, srs),
       ...(srs ? { srs } : {}),
-      resolver: await makeResolver(config.dns),
+      resolver: await makeResolver(config.dns, { onTemporary: () => metrics.dnsFailures.inc() }),
       dkim: new Map(
         await Promise.all(
           config.domains.map(async (d) =>
@@ -239,12 +266,20 @@ export class SmtpServer {
   /** Open the data directory and bind every listener. */
   static async start(config: Config): Promise<SmtpServer> {
     const accounts = await AccountStore.open(config.dataDir);
-    const snap = await SmtpServer.#snapshot(config, accounts);
+    // Its gauges are read when rendered, once the server below exists.
+    const metrics = new Metrics({
+      queue: () => {
+        const list = queue.list();
+        return { messages: list.length, held: list.filter((m) => m.held).length };
+      },
+      imapSessions: () => server.#imap?.sessions ?? 0,
+    });
+    const snap = await SmtpServer.#snapshot(config, accounts, metrics);
     const queue = await QueueStore.open(config.dataDir);
     // One Maildir writer for the life of the process, like the spool that feeds it.
     const maildir = new MaildirStore(join(config.dataDir, "mail"), config.hostname);
     let kick = () => {};
-    const server = new SmtpServer(
+    const server: SmtpServer = new SmtpServer(
       snap,
       accounts,
       queue,
@@ -260,6 +295,7 @@ export class SmtpServer {
         },
       }),
       await EvaluationLog.open(config.dataDir),
+      { events: await EventLog.open(config.dataDir), metrics },
     );
     kick = () => server.#worker.kick();
     server.#alerter = await Alerter.open(config, {
@@ -267,6 +303,7 @@ export class SmtpServer {
       maildir,
       enqueue: (req) => queue.enqueue(req),
     }, log("alerts"));
+    server.#alerter.onRaise = (key) => metrics.alert(key);
     try {
       // The certificate first (stored, configured or self-signed: never waiting for a CA);
       // ACME orders run in the background and swap it into every TLS listener.
@@ -289,6 +326,7 @@ export class SmtpServer {
         guard: server.#guard,
         tls: server.#tls,
         registry: server.#registry,
+        onLogin: () => metrics.imapLogins.inc(),
       });
       // ACME http-01 answers and client autoconfiguration (listen.http), the same over TLS and
       // tls-alpn-01 (listen.https, RFC 8737).
@@ -452,6 +490,7 @@ export class SmtpServer {
           ...(snap.srs ? { srs: snap.srs } : {}),
           onRateLimit: (account, reason) => this.#rateLimited(account, reason),
           onLogin: (account, ip) => this.#rates.recordLogin(account, ip),
+          stats: this.#sessionStats,
           ...(conn.tls ? { tls: conn.tls } : {}),
         });
         return transport.run(session);
@@ -465,7 +504,7 @@ export class SmtpServer {
    */
   async reload(config: Config): Promise<void> {
     const old = this.#snap.config;
-    const snap = await SmtpServer.#snapshot(config, this.#accounts);
+    const snap = await SmtpServer.#snapshot(config, this.#accounts, this.#metrics);
     // A bad certificate file fails the reload here, before anything has changed.
     await this.#certs?.configure(config);
     this.#snap = snap;
@@ -519,6 +558,7 @@ export class SmtpServer {
     this.#rates.close();
     this.#alerter?.close();
     this.#dmarcLog.close();
+    this.#events.close();
   }
 }
 

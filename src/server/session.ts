@@ -12,7 +12,15 @@
  * @module
  */
 
-import { closingReply, type Reply, reply, SmtpReplyError } from "../smtp/reply.ts";
+import {
+  closingReply,
+  refusal,
+  refusalReason,
+  type Reply,
+  reply,
+  SmtpReplyError,
+} from "../smtp/reply.ts";
+import { formatMailbox } from "../smtp/address.ts";
 import { type DataResult, LineEndingScanner } from "../smtp/data.ts";
 import type { Hello, SessionOptions, SessionView, TlsInfo } from "./session_options.ts";
 import type { Transaction } from "./transaction.ts";
@@ -34,6 +42,8 @@ export type Action =
   | { kind: "starttls"; reply: Reply };
 
 const HTTP_VERBS = new Set(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT"]);
+/** The commands whose refusals are reported to the statistics (`SessionOptions.stats`). */
+const REPORTED = new Set(["MAIL", "RCPT", "DATA", "BDAT", "AUTH"]);
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** One SMTP session. */
@@ -46,6 +56,8 @@ export class Session {
   #errors = 0;
   #messages = 0;
   #shuttingDown = false;
+  /** A MAIL command was seen (its TLS state went to the statistics). */
+  #mailSeen = false;
   readonly #auth: Authenticator;
 
   constructor(options: SessionOptions) {
@@ -117,24 +129,57 @@ export class Session {
       return this.#replyAction(this.#countError(reply(500, "5.5.2", "Invalid UTF-8 in command")));
     }
     if (this.#auth.inExchange) {
-      return this.#replyAction(this.#countError(await this.#auth.response(line)));
+      const r = this.#report("AUTH", await this.#auth.response(line));
+      return this.#replyAction(this.#countError(r));
     }
     const sp = line.indexOf(" ");
     const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
     const arg = sp < 0 ? "" : line.slice(sp + 1);
     try {
       const action = await this.#dispatch(verb, arg);
-      if (action.kind === "reply") return this.#replyAction(this.#countError(action.reply));
+      if (action.kind === "reply") {
+        return this.#replyAction(this.#countError(this.#report(verb, action.reply, arg)));
+      }
       return action;
     } catch (e) {
-      if (e instanceof SmtpReplyError) return this.#replyAction(this.#countError(e.reply));
+      if (e instanceof SmtpReplyError) {
+        return this.#replyAction(this.#countError(this.#report(verb, e.reply, arg)));
+      }
       this.#o.log.error("internal error in {verb}: {error}", {
         event: "internal_error",
         verb,
         error: String(e),
       });
-      return this.#replyAction(reply(451, "4.3.0", "Internal error, try again later"));
+      const r = refusal("internal_error", 451, "4.3.0", "Internal error, try again later");
+      return this.#replyAction(this.#report(verb, r, arg));
     }
+  }
+
+  // A refusal of a reported command goes to the statistics (SessionOptions.stats) with its
+  // reason, the sender and recipient it concerns, and who is logged in (or tried to). `arg`
+  // is the command's argument; `tx` the transaction a message refusal ends.
+  #report(verb: string, r: Reply, arg = "", tx: Transaction | null = this.#tx): Reply {
+    const stats = this.#o.stats;
+    if (!stats || r.code < 400 || !REPORTED.has(verb)) return r;
+    const pathOf = (text: string) =>
+      (/<([^>]*)>/.exec(text)?.[1] ?? text.slice(text.indexOf(":") + 1).trim()).slice(0, 320);
+    const from = verb === "MAIL" ? pathOf(arg) : tx?.from ? formatMailbox(tx.from) : undefined;
+    const to = verb === "RCPT"
+      ? pathOf(arg)
+      : verb === "DATA" || verb === "BDAT"
+      ? tx?.rcpts.map((x) => x.mailbox === "postmaster" ? "postmaster" : formatMailbox(x.mailbox))
+        .join(", ")
+      : undefined;
+    const account = this.#auth.user ?? (verb === "AUTH" ? this.#auth.attempted : null);
+    stats.refused({
+      reason: refusalReason(r),
+      detail: `${r.code}${r.enhanced ? ` ${r.enhanced}` : ""} ${r.lines.join(" ")}`,
+      ip: this.#o.peer.address,
+      ...(from ? { from } : {}),
+      ...(to ? { to } : {}),
+      ...(account ? { account } : {}),
+    });
+    return r;
   }
 
   #replyAction(r: Reply): Action {
@@ -232,6 +277,10 @@ export class Session {
   async #mail(arg: string): Promise<Reply> {
     if (!this.#hello) return reply(503, "5.5.1", "Send EHLO or HELO first");
     if (this.#tx) return reply(503, "5.5.1", "Nested MAIL command");
+    if (!this.#mailSeen) {
+      this.#mailSeen = true;
+      this.#o.stats?.mailSession(this.#tls !== undefined);
+    }
     const { reply: answer, tx } = await mailFrom(this.#view(), this.#hello, arg);
     if (tx) this.#tx = tx;
     return answer;
@@ -266,7 +315,7 @@ export class Session {
     const tx = this.#tx;
     this.#tx = null;
     if (!tx) return reply(503, "5.5.1", "No transaction");
-    return this.#countError(await this.#accept(tx, result));
+    return this.#countError(this.#report("DATA", await this.#accept(tx, result), "", tx));
   }
 
   #bdat(arg: string): Action {
@@ -288,31 +337,38 @@ export class Session {
   async bdatChunk(chunk: Uint8Array | null, size: number, last: boolean): Promise<Reply> {
     const tx = this.#tx;
     if (!tx || tx.rcpts.length === 0) {
-      return this.#countError(
+      return this.#countError(this.#report(
+        "BDAT",
         reply(tx ? 554 : 503, "5.5.1", tx ? "No valid recipients" : "Need MAIL before BDAT"),
-      );
+      ));
     }
     tx.bdat ??= { parts: [], size: 0, scanner: new LineEndingScanner() };
     const b = tx.bdat;
     b.size += size;
     if (chunk === null || b.size > this.#o.config.limits.maxMessageBytes) {
       this.#tx = null;
-      return this.#countError(
+      return this.#countError(this.#report(
+        "BDAT",
         await this.#accept(tx, { parts: [], size: b.size, tooBig: true, flaws: b.scanner.flaws }),
-      );
+        "",
+        tx,
+      ));
     }
     b.scanner.scan(chunk);
     b.parts.push(chunk);
     if (!last) return reply(250, "2.0.0", `${size} octets received`);
     this.#tx = null;
-    return this.#countError(
+    return this.#countError(this.#report(
+      "BDAT",
       await this.#accept(tx, {
         parts: b.parts,
         size: b.size,
         tooBig: false,
         flaws: b.scanner.finish(),
       }),
-    );
+      "",
+      tx,
+    ));
   }
 
   // The transaction ended with its content: refuse or accept it (accept_message.ts).

@@ -43,6 +43,49 @@ export interface OutboundQueue {
   }): Promise<string>;
 }
 
+/** A message the session accepted, as the statistics see it ({@link SessionStats}). */
+export interface AcceptedMessage {
+  /** The session's id of the message (in "queued as"). */
+  queueId: string;
+  /** The envelope sender; "" for the null sender. */
+  from: string;
+  ip: string;
+  /** The authenticated submitter, if any. */
+  user?: string;
+  /**
+   * Each local account reached, with the recipient (as given in RCPT) that led there: the
+   * mailboxes the message was stored in, and the forwarding addresses it went on from.
+   */
+  local: { account: string; to: string }[];
+  /** The external recipients (relayed through the queue), and their queue id. */
+  remote: string[];
+  outboundId?: string;
+}
+
+/** A command the session refused, as the statistics see it ({@link SessionStats}). */
+export interface Refusal {
+  /** The short class of the refusal (src/smtp/reply.ts `refusalReason`). */
+  reason: string;
+  /** The reply as sent, code and text. */
+  detail: string;
+  ip: string;
+  from?: string;
+  to?: string;
+  /** The authenticated user, or for a failed AUTH the user name that was tried. */
+  account?: string;
+}
+
+/**
+ * Where a session reports what it did, for the event log and the metrics
+ * (src/events/stats.ts). Called synchronously; an implementation must not throw.
+ */
+export interface SessionStats {
+  accepted(m: AcceptedMessage): void;
+  refused(r: Refusal): void;
+  /** The session's first MAIL command: whether the session uses TLS at that point. */
+  mailSession(tls: boolean): void;
+}
+
 /** Everything a session needs; the transport builds one per connection. */
 export interface SessionOptions {
   id: string;
@@ -82,6 +125,8 @@ export interface SessionOptions {
   dmarcLog?: { record(e: DmarcEvaluation): void };
   /** Rewrites the envelope sender of forwarded mail (SRS); absent with `forwarding.srs: false`. */
   srs?: { forward(sender: string): string };
+  /** Where accepted messages and refusals are reported; without it nothing is. */
+  stats?: SessionStats;
   now?: () => Date;
 }
 

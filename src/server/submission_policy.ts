@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Reply, reply } from "../smtp/reply.ts";
+import { refusal, type Reply } from "../smtp/reply.ts";
 import { headerFieldNames, headerValues } from "../smtp/headers.ts";
 import { headerSafe, rfc5322Date } from "../smtp/header_text.ts";
 import { fromAddresses, mayUseAddress } from "../policy/senders.ts";
@@ -24,7 +24,12 @@ export function checkSubmitter(view: SessionView, user: string, from: string): R
       from,
       user,
     });
-    return reply(553, "5.7.1", `Sender address <${from}> is not owned by ${user}`);
+    return refusal(
+      "sender_not_owned",
+      553,
+      "5.7.1",
+      `Sender address <${from}> is not owned by ${user}`,
+    );
   }
   const v = rateLimiter?.checkMessage(user);
   if (v && !v.ok) {
@@ -34,7 +39,7 @@ export function checkSubmitter(view: SessionView, user: string, from: string): R
       reason: v.reason,
     });
     view.options.onRateLimit?.(user, v.reason, view.options.peer.address);
-    return reply(451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
+    return refusal("rate_limited", 451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
   }
   if (v?.warn) {
     log.warning("{user} is near the hourly message limit", {
@@ -62,8 +67,8 @@ export function checkRecipientRate(view: SessionView, accepted: number): Reply |
     });
     if (!v.permanent) view.options.onRateLimit?.(user, v.reason, view.options.peer.address);
     return v.permanent
-      ? reply(550, "5.7.1", `Rate limit: ${v.reason}`)
-      : reply(451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
+      ? refusal("rate_limited", 550, "5.7.1", `Rate limit: ${v.reason}`)
+      : refusal("rate_limited", 451, "4.7.1", `Rate limit: ${v.reason}; try again later`);
   }
   if (v.warn) {
     log.warning("{user} is near the daily recipient limit", {
@@ -82,10 +87,17 @@ export function checkFromHeader(
 ): Reply | undefined {
   const { config, router } = view.options;
   const froms = headerValues(parts, "from").flatMap(fromAddresses);
-  if (froms.length === 0) return reply(550, "5.6.0", "Message has no From: header field");
+  if (froms.length === 0) {
+    return refusal("no_from", 550, "5.6.0", "Message has no From: header field");
+  }
   for (const a of froms) {
     if (!mayUseAddress(config, router, user, a)) {
-      return reply(553, "5.7.1", `From: address <${headerSafe(a)}> is not owned by ${user}`);
+      return refusal(
+        "sender_not_owned",
+        553,
+        "5.7.1",
+        `From: address <${headerSafe(a)}> is not owned by ${user}`,
+      );
     }
   }
   return undefined;

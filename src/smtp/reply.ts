@@ -15,11 +15,54 @@ export interface Reply {
   lines: string[];
   /** Close the connection after sending this reply. */
   close?: boolean;
+  /**
+   * Why a command was refused, as a short machine-readable class for the event log and the
+   * metrics (`relay_denied`, `spf_fail`, ...); never sent. Set where the refusal is made.
+   */
+  reason?: string;
 }
 
 /** Build a reply from a code, an enhanced code and one or more lines of text. */
 export function reply(code: number, enhanced: string | undefined, ...lines: string[]): Reply {
   return enhanced === undefined ? { code, lines } : { code, enhanced, lines };
+}
+
+/** A refusal (4xx/5xx) with its {@link Reply.reason}. */
+export function refusal(
+  reason: string,
+  code: number,
+  enhanced: string | undefined,
+  ...lines: string[]
+): Reply {
+  return { ...reply(code, enhanced, ...lines), reason };
+}
+
+// RFC 3463 subject.detail codes that say enough on their own.
+const REASON_BY_STATUS: Record<string, string> = {
+  "1.1": "unknown_recipient",
+  "1.3": "bad_address",
+  "1.7": "bad_address",
+  "1.8": "bad_address",
+  "3.4": "too_big",
+  "5.3": "too_many_recipients",
+  "6.7": "bad_address",
+  "7.8": "auth_failed",
+  "7.11": "tls_required",
+};
+
+/**
+ * The short class of a refusal for statistics: its {@link Reply.reason} when the code that
+ * made it set one; else from the RFC 3463 code: `protocol` for the X.5.X class (syntax,
+ * sequence, unknown commands: RFC 3463 §3.6), a few telling codes (`bad_address`,
+ * `too_big`...), and `other`.
+ */
+export function refusalReason(r: Reply): string {
+  if (r.reason) return r.reason;
+  const m = /^[245]\.(\d{1,3})\.(\d{1,3})$/.exec(r.enhanced ?? "");
+  if (!m) return "other";
+  const known = REASON_BY_STATUS[`${m[1]}.${m[2]}`];
+  if (known) return known;
+  return m[1] === "5" ? "protocol" : "other";
 }
 
 /** A reply that also closes the connection (421 and 221). */
