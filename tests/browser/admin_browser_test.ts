@@ -230,6 +230,17 @@ Deno.test("admin page: log in, add an account and a forward, retry a queued mess
       assert.equal(await text(page, "#queue-size"), "1");
       const bars = await page.$$eval("#chart g.day", (g) => g.length);
       assert.equal(bars, 30, "one group of bars per day");
+      // Alice's message to the outside counts as sent: in her row and in the chart's bars.
+      const cells = await page.$$eval(
+        `#dash-accounts tr[data-account="${USER}"] td`,
+        (tds) => tds.map((td) => td.textContent),
+      );
+      assert.deepEqual(cells, [USER, "0", "1"]);
+      const sent = await page.$$eval(
+        "#chart rect.sent[data-count]",
+        (rs) => rs.reduce((n, r) => n + Number(r.getAttribute("data-count")), 0),
+      );
+      assert.equal(sent, 1);
       // The self-signed test certificate is a problem, shown red.
       assert.equal(await page.$eval("#tile-cert", (e) => e.classList.contains("bad")), true);
       await screenshot(page, "dashboard");

@@ -31,7 +31,7 @@ h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 .tile.ok { border-left-color: var(--ok); }
 .tile.bad { border-left-color: var(--bad); background: var(--bad-bg); }
 table { border-collapse: collapse; width: 100%; background: var(--card); margin-bottom: 1rem; }
-th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
 th { font-weight: 600; background: #eef0f4; }
 td.num, th.num { text-align: right; }
 td.empty { color: var(--muted); font-style: italic; }

@@ -209,10 +209,13 @@ export const APP_JS = String.raw`"use strict";
       role: "img",
       "aria-label": "Messages received and sent per day, last " + days.length + " days",
     });
+    // Grid lines at 0, half and the top; a label only where the count is a whole number.
     [0, 0.5, 1].forEach(function (f) {
       var y = top + plotH - f * plotH;
       s.appendChild(svg("line", { class: "axis", x1: left, x2: W - right, y1: y, y2: y }));
-      s.appendChild(svg("text", { x: left - 6, y: y + 3, "text-anchor": "end" }, String(Math.round(f * max))));
+      if (Number.isInteger(f * max)) {
+        s.appendChild(svg("text", { x: left - 6, y: y + 3, "text-anchor": "end" }, String(f * max)));
+      }
     });
     days.forEach(function (d, i) {
       var x = left + i * slot + slot * 0.1;
@@ -277,11 +280,11 @@ export const APP_JS = String.raw`"use strict";
       chart(d.days || [], "chart"),
       el("h2", null, "Accounts"),
       table("dash-accounts", ["Account", "#Received", "#Sent"], (d.accounts || []).map(function (a) {
-        return { cells: [a.account, a.received, a.sent] };
+        return { cells: [a.account, a.received, a.sent], attrs: { "data-account": a.account } };
       })),
       el("h2", null, "Rejected (30 days)"),
       table("dash-rejects", ["Reason", "#Count"], (d.rejects || []).map(function (r) {
-        return { cells: [r.reason, r.count] };
+        return { cells: [r.reason, r.count], attrs: { "data-reason": r.reason } };
       })),
       el("h2", null, "Open alerts"),
       table("dash-alerts", ["Subject", "First", "Last", "#Count"], (d.alerts || []).map(function (a) {
