@@ -118,7 +118,7 @@ function optionalStr(body: Record<string, unknown>, field: string): string | und
 }
 
 const addr = (b: Record<string, unknown>) =>
-  typeof b["address"] === "string" ? b["address"] : undefined;
+  typeof b["address"] === "string" ? b["address"].trim().toLowerCase() : undefined;
 const qid = (b: Record<string, unknown>) => typeof b["id"] === "string" ? b["id"] : undefined;
 
 /** The admin page; see the module documentation. */

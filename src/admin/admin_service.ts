@@ -151,12 +151,5 @@ export function mountPublicAdmin(http: HttpService, app: AdminApp): void {
     scheme: "https",
     handler: (req) => app.handle(req, "/admin/"),
   });
-  // On plain HTTP the fallback redirects to HTTPS; a POST gets a refusal, never a form.
-  http.route({
-    path: "/admin/",
-    prefix: true,
-    methods: ["POST"],
-    scheme: "http",
-    handler: () => jsonError(403, "the admin page is served over HTTPS only"),
-  });
+  // On plain HTTP there is no route: the fallback redirects to HTTPS.
 }

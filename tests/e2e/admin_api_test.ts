@@ -309,6 +309,11 @@ async function submitExternal(t: TestServer, subject: string): Promise<void> {
 
 Deno.test("admin API: the queue: list, show, hold, release, retry, bounce", async () => {
   await withServer(async (t, c) => {
+    // remote.test is reachable in DNS, but its SMTP port (outbound.port 1) is closed.
+    t.dns.setRecords([
+      { name: "remote.test", type: "MX", data: { preference: 10, exchange: "mx.remote.test" } },
+      { name: "mx.remote.test", type: "A", data: "127.0.0.1" },
+    ]);
     await submitExternal(t, "<b>stuck</b>");
     await c.login("boss@example.test");
     const m = await waitFor("the queued message", async () => {
