@@ -534,6 +534,18 @@ Deno.test("admin page: an account without the admin role sees only its own page"
     await page.click("#me-password");
     await page.waitForSelector("#message.error");
     await screenshot(page, "me");
+    // With the right one it is changed: the new password logs in.
+    await fill(page, "#me-current", TEST_PASSWORD);
+    await fill(page, "#me-new", "a new long password");
+    await page.click("#me-password");
+    await expectMessage(page, "Your password was changed.");
+    const r = await fetch(`${base}api/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ address: USER, password: "a new long password" }),
+    });
+    await r.body?.cancel();
+    assert.equal(r.status, 200);
   });
 });
 
