@@ -27,7 +27,6 @@ import { Router } from "../http/router.ts";
 import { refuseHttp, serveHttp } from "../http/serve_http.ts";
 import type { HttpService } from "../http/server.ts";
 import type { AdminApp } from "./admin_app.ts";
-import { jsonError } from "./admin_http.ts";
 
 /** What the admin listener serves. */
 export interface AdminServiceOptions {

@@ -33,6 +33,8 @@ export interface Requirement {
    * them call that interpreter by its path).
    */
   python?: string[];
+  /** Files the package installs that the tests rely on (data, such as fonts). */
+  files?: string[];
 }
 
 /** The interpreter Debian's python3-* packages install into. */
@@ -158,6 +160,13 @@ export const REQUIREMENTS: readonly Requirement[] = [
     programs: ["chromium"],
   },
   {
+    package: "fonts-liberation",
+    usedBy: "readable text in the browser tests' screenshots (chromium only recommends a font, " +
+      "and CI installs no recommended packages)",
+    suite: "test",
+    files: ["/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"],
+  },
+  {
     package: "postfix",
     usedBy: "Postfix as peer; smtp-source and smtp-sink in interop and the bench smoke run",
     suite: "interop",
@@ -220,6 +229,13 @@ export async function findMissing(
   for (const r of requirements) {
     if (!suites.includes(r.suite)) continue;
     for (const p of r.programs ?? []) if (!onPath(p)) add(r, `program ${p}`);
+    for (const f of r.files ?? []) {
+      try {
+        Deno.statSync(f);
+      } catch {
+        add(r, `file ${f}`);
+      }
+    }
     for (const m of r.perl ?? []) {
       if (!await succeeds("perl", [`-M${m}`, "-e", "1"])) add(r, `perl module ${m}`);
     }

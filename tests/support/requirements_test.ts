@@ -48,7 +48,10 @@ Deno.test("REQUIREMENTS names each Debian package once, each with a reason", () 
   for (const r of REQUIREMENTS) {
     assert.match(r.package, /^[a-z0-9][a-z0-9+.-]+$/);
     assert.ok(r.usedBy.length > 10, r.package);
-    assert.ok((r.programs?.length ?? 0) + (r.perl?.length ?? 0) + (r.python?.length ?? 0) > 0);
+    assert.ok(
+      (r.programs?.length ?? 0) + (r.perl?.length ?? 0) + (r.python?.length ?? 0) +
+          (r.files?.length ?? 0) > 0,
+    );
   }
 });
 
