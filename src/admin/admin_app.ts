@@ -1,6 +1,6 @@
 /**
  * The admin page as an HTTP handler: its embedded files, login and logout, and the JSON API
- * the page and scripts use (the API is documented in docs/admin-api.md). Mounted at a base
+ * the page and scripts use (the API is documented in the README, "The admin JSON API"). Mounted at a base
  * path: `/` on `listen.admin`, `/admin/` on `listen.https` with `admin.public`.
  *
  * Who may do what: every logged-in account sees and changes its own things (`api/me...`:

@@ -70,7 +70,7 @@ export class AdminViews {
     return this.#s.now?.() ?? new Date();
   }
 
-  /** The dashboard (see docs/admin-api.md). */
+  /** The dashboard (see the README, "The admin JSON API"). */
   dashboard() {
     const s = this.#s;
     const messages = s.queue.list();

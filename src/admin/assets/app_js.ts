@@ -1,7 +1,7 @@
 /**
  * The admin page's script: login, hash routing (`#/dashboard`, `#/accounts`, `#/aliases`,
  * `#/queue`, `#/dns`, `#/reports`, `#/log`, and `#/me`, the only page of an account without
- * the admin role), and one view per page over the JSON API (docs/admin-api.md).
+ * the admin role), and one view per page over the JSON API (the README, "The admin JSON API").
  *
  * Plain JavaScript, no framework and no library: the page is a few hundred lines of tables and
  * forms, so a dependency would add more code to fetch, pin and audit than it saves, and the
