@@ -23,15 +23,7 @@ import { dnsRecordSets } from "../dnscheck/dns_report.ts";
 import { ReportStore } from "../reports/report_store.ts";
 import type { ServedCertificate } from "../tls/cert_manager.ts";
 import type { AcmeState } from "../acme/acme_state.ts";
-
-/** An open alert as the dashboard lists it. */
-export interface OpenAlert {
-  key: string;
-  subject: string;
-  first: string;
-  last: string;
-  count: number;
-}
+import type { OpenAlert } from "../alerts/alerter.ts";
 
 /** What the views read. */
 export interface AdminViewSources {

@@ -22,9 +22,9 @@ import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { QueueStore } from "../../src/queue/store.ts";
 import type { QueuedMessage } from "../../src/queue/queued_message.ts";
 import {
-  serverCert,
   SmtpTestClient,
   startTestServer,
+  submitMessage,
   TEST_PASSWORD,
   type TestServer,
 } from "../support/harness.ts";
@@ -171,25 +171,12 @@ async function queued(t: TestServer): Promise<QueuedMessage[]> {
 
 /** Alice submits one message to an address whose server is down, so it stays queued. */
 async function submitUndeliverable(t: TestServer, subject: string): Promise<string> {
-  const c = await SmtpTestClient.connect(t.port("submission"));
-  try {
-    await c.reply();
-    await c.cmd("EHLO laptop.example.test");
-    await c.starttls(await serverCert(t), "mx.example.test");
-    await c.cmd("EHLO laptop.example.test");
-    const auth = await c.cmd(`AUTH PLAIN ${btoa(`\0${USER}\0${TEST_PASSWORD}`)}`);
-    assert.equal(auth.code, 235, auth.raw);
-    assert.equal((await c.cmd(`MAIL FROM:<${USER}>`)).code, 250);
-    assert.equal((await c.cmd("RCPT TO:<someone@down.test>")).code, 250);
-    await c.cmd("DATA");
-    await c.send(
-      `From: Alice <${USER}>\r\nTo: someone@down.test\r\nSubject: ${subject}\r\n\r\nHi.\r\n.\r\n`,
-    );
-    const r = await c.reply();
-    assert.equal(r.code, 250, r.raw);
-  } finally {
-    c.close();
-  }
+  await submitMessage(t, {
+    account: USER,
+    from: `Alice <${USER}>`,
+    to: ["someone@down.test"],
+    subject,
+  });
   // The first attempt fails at once (nothing listens on the port), then the next is an hour off.
   const m = await waitFor("the message deferred once", async () => {
     const list = await queued(t);

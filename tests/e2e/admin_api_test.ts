@@ -13,6 +13,7 @@ import {
   serverCert,
   SmtpTestClient,
   startTestServer,
+  submitMessage,
   TEST_PASSWORD,
   type TestServer,
 } from "../support/harness.ts";
@@ -288,25 +289,6 @@ Deno.test("admin API: accounts, aliases and forwards through the CLI's actions",
   });
 });
 
-async function submitExternal(t: TestServer, subject: string): Promise<void> {
-  const c = await SmtpTestClient.connect(t.port("submission"));
-  try {
-    await c.reply();
-    await c.cmd("EHLO laptop.example.test");
-    await c.starttls(await serverCert(t), "mx.example.test");
-    await c.cmd("EHLO laptop.example.test");
-    const auth = await c.cmd(`AUTH PLAIN ${btoa(`\0alice@example.test\0${TEST_PASSWORD}`)}`);
-    assert.equal(auth.code, 235, auth.raw);
-    assert.equal((await c.cmd("MAIL FROM:<alice@example.test>")).code, 250);
-    assert.equal((await c.cmd("RCPT TO:<bob@remote.test>")).code, 250);
-    await c.cmd("DATA");
-    await c.send(`From: alice@example.test\r\nSubject: ${subject}\r\n\r\nHi.\r\n.\r\n`);
-    assert.equal((await c.reply()).code, 250);
-  } finally {
-    c.close();
-  }
-}
-
 Deno.test("admin API: the queue: list, show, hold, release, retry, bounce", async () => {
   await withServer(async (t, c) => {
     // remote.test is reachable in DNS, but its SMTP port (outbound.port 1) is closed.
@@ -314,7 +296,11 @@ Deno.test("admin API: the queue: list, show, hold, release, retry, bounce", asyn
       { name: "remote.test", type: "MX", data: { preference: 10, exchange: "mx.remote.test" } },
       { name: "mx.remote.test", type: "A", data: "127.0.0.1" },
     ]);
-    await submitExternal(t, "<b>stuck</b>");
+    await submitMessage(t, {
+      account: "alice@example.test",
+      to: ["bob@remote.test"],
+      subject: "<b>stuck</b>",
+    });
     await c.login("boss@example.test");
     const m = await waitFor("the queued message", async () => {
       const q = await c.call("GET", "api/queue");

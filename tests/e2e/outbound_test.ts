@@ -5,13 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { QueueStore } from "../../src/queue/store.ts";
-import {
-  serverCert,
-  SmtpTestClient,
-  startTestServer,
-  TEST_PASSWORD,
-  type TestServer,
-} from "../support/harness.ts";
+import { startTestServer, submitMessage, type TestServer } from "../support/harness.ts";
 import type { ZoneRecord } from "../support/dns_server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -49,28 +43,8 @@ const ZONE: ZoneRecord[] = [
 ];
 
 /** Submit one message from alice@a.test through A's submission port. */
-async function submit(a: TestServer, to: string[], subject: string): Promise<void> {
-  const c = await SmtpTestClient.connect(a.port("submission"));
-  try {
-    await c.reply();
-    await c.cmd("EHLO laptop.a.test");
-    await c.starttls(await serverCert(a), "mx.a.test");
-    await c.cmd("EHLO laptop.a.test");
-    const auth = await c.cmd(`AUTH PLAIN ${btoa(`\0alice@a.test\0${TEST_PASSWORD}`)}`);
-    assert.equal(auth.code, 235, auth.raw);
-    assert.equal((await c.cmd("MAIL FROM:<alice@a.test>")).code, 250);
-    for (const t of to) assert.equal((await c.cmd(`RCPT TO:<${t}>`)).code, 250);
-    await c.cmd("DATA");
-    await c.send(
-      `From: Alice <alice@a.test>\r\nTo: ${
-        to.join(", ")
-      }\r\nSubject: ${subject}\r\n\r\nHello B.\r\n.\r\n`,
-    );
-    const r = await c.reply();
-    assert.equal(r.code, 250, r.raw);
-  } finally {
-    c.close();
-  }
+function submit(a: TestServer, to: string[], subject: string): Promise<void> {
+  return submitMessage(a, { account: "alice@a.test", from: "Alice <alice@a.test>", to, subject });
 }
 
 async function find(t: TestServer, who: string, needle: string): Promise<string | undefined> {

@@ -302,3 +302,45 @@ export async function sendMail(
 export async function serverCert(t: TestServer): Promise<string> {
   return await Deno.readTextFile(join(t.dataDir, "tls", "selfsigned-cert.pem"));
 }
+
+/** What {@link submitMessage} sends. */
+export interface Submission {
+  /** The account that logs in (password {@link TEST_PASSWORD}) and is the envelope sender. */
+  account: string;
+  to: string[];
+  subject: string;
+  /** The From: header; default the account. */
+  from?: string;
+}
+
+/**
+ * Submit one message the way a mail client does: the submission port, STARTTLS with the
+ * server's certificate, AUTH PLAIN, one transaction. Throws unless every step succeeds.
+ */
+export async function submitMessage(t: TestServer, s: Submission): Promise<void> {
+  const c = await SmtpTestClient.connect(t.port("submission"));
+  const expect = (r: ClientReply, code: number, what: string) => {
+    if (r.code !== code) throw new Error(`${what}: expected ${code}, got ${r.raw}`);
+  };
+  try {
+    await c.reply();
+    await c.cmd("EHLO laptop.example.test");
+    await c.starttls(await serverCert(t), t.config.hostname);
+    await c.cmd("EHLO laptop.example.test");
+    expect(
+      await c.cmd(`AUTH PLAIN ${btoa(`\0${s.account}\0${TEST_PASSWORD}`)}`),
+      235,
+      "AUTH",
+    );
+    expect(await c.cmd(`MAIL FROM:<${s.account}>`), 250, "MAIL");
+    for (const r of s.to) expect(await c.cmd(`RCPT TO:<${r}>`), 250, `RCPT ${r}`);
+    expect(await c.cmd("DATA"), 354, "DATA");
+    await c.send(
+      `From: ${s.from ?? s.account}\r\nTo: ${s.to.join(", ")}\r\nSubject: ${s.subject}\r\n\r\n` +
+        "Hello.\r\n.\r\n",
+    );
+    expect(await c.reply(), 250, "end of DATA");
+  } finally {
+    c.close();
+  }
+}
