@@ -323,6 +323,10 @@ export class AdminApp {
       },
       // Admin.
       "GET dashboard": { admin: true, handle: () => d.views.dashboard() },
+      "GET traffic": {
+        admin: true,
+        handle: (c) => d.views.traffic(c.req.query.get("account") ?? undefined),
+      },
       "GET accounts": { admin: true, handle: () => ({ accounts: listAccounts(ctx()) }) },
       "POST accounts/add": {
         admin: true,

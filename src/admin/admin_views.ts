@@ -72,7 +72,7 @@ export class AdminViews {
     }
     return {
       days: s.events.days(DAYS),
-      accounts: s.events.accounts(DAYS),
+      accounts: this.#accountTraffic(),
       rejects: s.events.rejects(DAYS),
       queue: {
         messages: messages.length,
@@ -94,6 +94,16 @@ export class AdminViews {
     };
   }
 
+  // Every account, the most active first; those without traffic too (with zeros), so that
+  // the owner sees them all and can chart each.
+  #accountTraffic() {
+    const active = this.#s.events.accounts(DAYS);
+    const seen = new Set(active.map((a) => a.account));
+    const idle = this.#s.accounts.list().filter((a) => !seen.has(a.address))
+      .map((a) => ({ account: a.address, received: 0, sent: 0 }));
+    return [...active, ...idle];
+  }
+
   #certificate() {
     const { served, acme } = this.#s.certificate();
     const error = acme?.lastError
@@ -110,6 +120,12 @@ export class AdminViews {
         : null,
       error,
     };
+  }
+
+  /** Messages per day over 30 days: of every account, or of one (`account`). */
+  traffic(account?: string) {
+    const a = account?.trim().toLowerCase() || undefined;
+    return { account: a ?? null, days: this.#s.events.days(DAYS, a) };
   }
 
   /** An account's own page: its forward and its traffic. */

@@ -228,6 +228,17 @@ Deno.test("admin page: log in, add an account and a forward, retry a queued mess
         (rs) => rs.reduce((n, r) => n + Number(r.getAttribute("data-count")), 0),
       );
       assert.equal(sent, 1);
+      // The chart of one account: the admin's own sent nothing.
+      const sentOf = async (account: string) => {
+        await page.select("#chart-account", account);
+        await page.waitForSelector(`#chart-box[data-account="${account}"] #chart`);
+        return await page.$$eval(
+          "#chart rect.sent[data-count]",
+          (rs) => rs.reduce((n, r) => n + Number(r.getAttribute("data-count")), 0),
+        );
+      };
+      assert.equal(await sentOf(ADMIN), 0);
+      assert.equal(await sentOf(USER), 1);
       // The self-signed test certificate is a problem, shown red.
       assert.equal(await page.$eval("#tile-cert", (e) => e.classList.contains("bad")), true);
       await screenshot(page, "dashboard");

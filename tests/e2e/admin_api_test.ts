@@ -324,6 +324,13 @@ Deno.test("admin API: the queue: list, show, hold, release, retry, bounce", asyn
     const bounce = await c.call("POST", "api/queue/bounce", { id: m.id });
     assert.equal(bounce.body["count"], 1);
     assert.equal((await c.call("POST", "api/queue/delete", { id: "nope" })).status, 404);
+    // Per account traffic for the dashboard's chart.
+    const sent = async (account: string) => {
+      const r = await c.call("GET", `api/traffic?account=${encodeURIComponent(account)}`);
+      return (r.body["days"] as { sent: number }[]).reduce((n, d) => n + d.sent, 0);
+    };
+    assert.equal(await sent("alice@example.test"), 1);
+    assert.equal(await sent("boss@example.test"), 0);
   }, { auth: { failure_delay_ms: 0 }, outbound: { port: 1 } });
 });
 

@@ -242,6 +242,23 @@ export const APP_JS = String.raw`"use strict";
 
   // ---- pages ----
 
+  // The chart of all accounts, or of the one chosen here (GET api/traffic?account=).
+  function chartPicker(accounts) {
+    var select = el("select", { id: "chart-account", "data-testid": "chart-account" }, [
+      el("option", { value: "" }, "all accounts"),
+    ].concat(accounts.map(function (a) {
+      return el("option", { value: a.account }, a.account);
+    })));
+    select.addEventListener("change", action(async function () {
+      var q = select.value ? "?account=" + encodeURIComponent(select.value) : "";
+      var t = await api("api/traffic" + q);
+      var box = $("chart-box");
+      box.replaceChildren(chart(t.days || [], "chart"));
+      box.setAttribute("data-account", select.value);
+    }));
+    return el("label", null, ["Show ", select]);
+  }
+
   async function pageDashboard(view) {
     var d = await api("api/dashboard");
     var cert = d.certificate || {};
@@ -277,7 +294,8 @@ export const APP_JS = String.raw`"use strict";
     append(view, [
       tiles,
       el("h2", null, "Mail per day (30 days)"),
-      chart(d.days || [], "chart"),
+      chartPicker(d.accounts || []),
+      el("div", { id: "chart-box" }, [chart(d.days || [], "chart")]),
       el("h2", null, "Accounts"),
       table("dash-accounts", ["Account", "#Received", "#Sent"], (d.accounts || []).map(function (a) {
         return { cells: [a.account, a.received, a.sent], attrs: { "data-account": a.account } };
