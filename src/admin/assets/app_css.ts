@@ -31,7 +31,7 @@ h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 .tile.ok { border-left-color: var(--ok); }
 .tile.bad { border-left-color: var(--bad); background: var(--bad-bg); }
 table { border-collapse: collapse; width: 100%; background: var(--card); margin-bottom: 1rem; }
-th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
 th { font-weight: 600; background: #eef0f4; }
 td.num, th.num { text-align: right; }
 td.empty { color: var(--muted); font-style: italic; }
@@ -43,6 +43,8 @@ tr.bad td { background: var(--bad-bg); }
 .status-bad { color: var(--bad); font-weight: 600; }
 code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .88em; }
 code.value { word-break: break-all; }
+td > code.value { display: block; min-width: 18rem; max-width: 34rem; }
+td button { white-space: nowrap; }
 pre { background: #fff; border: 1px solid var(--line); padding: .6rem; overflow: auto; max-height: 30rem; white-space: pre-wrap; word-break: break-all; }
 form.inline { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin-bottom: 1rem; }
 form.inline label { display: flex; flex-direction: column; font-size: .85em; color: var(--muted); }
