@@ -65,7 +65,6 @@ export class AdminViews {
   /** The dashboard (see the README, "The admin JSON API"). */
   dashboard() {
     const s = this.#s;
-    const messages = s.queue.list();
     const last = this.#lastCheck;
     if (!last || this.#now().getTime() - Date.parse(last.checked) > DNS_CHECK_MAX_AGE_MS) {
       void this.dnsCheck().catch(() => {});
@@ -74,14 +73,7 @@ export class AdminViews {
       days: s.events.days(DAYS),
       accounts: this.#accountTraffic(),
       rejects: s.events.rejects(DAYS),
-      queue: {
-        messages: messages.length,
-        held: messages.filter((m) => m.held !== undefined).length,
-        recipients: messages.reduce(
-          (n, m) => n + m.recipients.filter((r) => r.status === "queued").length,
-          0,
-        ),
-      },
+      queue: s.queue.counts(),
       certificate: this.#certificate(),
       dns: last
         ? {

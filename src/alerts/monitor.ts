@@ -95,7 +95,7 @@ export class Monitor {
     );
     if (expired > 0) this.#o.kick();
 
-    const size = queue.list().length;
+    const size = queue.counts().messages;
     if (size > config.alerts.queueSize) {
       await alerter.raise(
         queueAlert({ size, limit: config.alerts.queueSize, configPath: config.source }),

@@ -20,6 +20,7 @@ Deno.test("QueueStore.hold/release: an account's mail is held, listed as held, a
       assert.equal(q.due(now).length, 3);
       assert.equal(q.hold({ account: "mallory@a.example" }, "rate limit reached"), 2);
       assert.equal(q.hold({ account: "mallory@a.example" }, "again"), 0, "already held");
+      assert.deepEqual(q.counts(), { messages: 3, held: 2, recipients: 3 });
       assert.deepEqual(q.due(now).map((d) => d.messageId), [b]);
       assert.equal(q.get(a1)?.held, "rate limit reached");
       assert.match(formatQueueList(q.list(), now), new RegExp(`${a1}.*\\n.*HELD: rate limit`));
@@ -28,6 +29,9 @@ Deno.test("QueueStore.hold/release: an account's mail is held, listed as held, a
       assert.equal(q.release({ account: "mallory@a.example" }), 1);
       assert.equal(q.get(a2)?.held, undefined);
       assert.equal(q.due(now).length, 3);
+      assert.deepEqual(q.counts(), { messages: 3, held: 0, recipients: 3 });
+      assert.equal(q.bounce(b), 1);
+      assert.deepEqual(q.counts(), { messages: 3, held: 0, recipients: 2 }, "failed: not waiting");
     } finally {
       q.close();
     }

@@ -58,6 +58,23 @@ export function listMessages(db: QueueDatabase): QueuedMessage[] {
   return messages.map((m) => toMessage(m, byId.get(String(m["id"])) ?? []));
 }
 
+/** How much is queued: messages, held messages, recipients still to be delivered. */
+export interface QueueCounts {
+  messages: number;
+  held: number;
+  /** Recipients still `queued` (not delivered, not failed). */
+  recipients: number;
+}
+
+/** The {@link QueueCounts}, by counting in the database (no rows are read). */
+export function countMessages(db: QueueDatabase): QueueCounts {
+  const m = db.stmt(
+    "SELECT count(*) AS n, count(held) AS h FROM messages",
+  ).get() as Row;
+  const r = db.stmt("SELECT count(*) AS n FROM recipients WHERE status = 'queued'").get() as Row;
+  return { messages: Number(m["n"]), held: Number(m["h"]), recipients: Number(r["n"]) };
+}
+
 /** Whether a message with this id is queued. */
 export function hasMessage(db: QueueDatabase, id: string): boolean {
   return db.stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(id) !== undefined;

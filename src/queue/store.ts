@@ -35,7 +35,14 @@ import { Enqueuer, type EnqueueRequest } from "./enqueuer.ts";
 import { MessageFiles } from "./message_files.ts";
 import { QueueDatabase } from "./queue_database.ts";
 import { QueueLock } from "./queue_lock.ts";
-import { getMessage, hasMessage, listMessages, type QueuedMessage } from "./queued_message.ts";
+import {
+  countMessages,
+  getMessage,
+  hasMessage,
+  listMessages,
+  type QueueCounts,
+  type QueuedMessage,
+} from "./queued_message.ts";
 import {
   type DueRecipient,
   type NoticeRecipient,
@@ -137,6 +144,11 @@ export class QueueStore {
   /** All queued messages, oldest first. */
   list(): QueuedMessage[] {
     return listMessages(this.#db);
+  }
+
+  /** How many messages (and held ones, and recipients to deliver) are queued; cheap. */
+  counts(): QueueCounts {
+    return countMessages(this.#db);
   }
 
   /** Whether a message with this id is queued. */

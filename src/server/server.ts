@@ -268,10 +268,7 @@ export class SmtpServer {
     const accounts = await AccountStore.open(config.dataDir);
     // Its gauges are read when rendered, once the server below exists.
     const metrics = new Metrics({
-      queue: () => {
-        const list = queue.list();
-        return { messages: list.length, held: list.filter((m) => m.held).length };
-      },
+      queue: () => queue.counts(),
       imapSessions: () => server.#imap?.sessions ?? 0,
     });
     const snap = await SmtpServer.#snapshot(config, accounts, metrics);
