@@ -477,6 +477,17 @@ export class AdminApp {
         admin: true,
         handle: (c) => d.views.reports(Number(c.req.query.get("days") ?? "30")),
       },
+      "GET audit": {
+        admin: true,
+        handle: async (c) => {
+          const limit = Number(c.req.query.get("limit") ?? "100");
+          return {
+            entries: await d.audit.recent(
+              Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
+            ),
+          };
+        },
+      },
       "GET log": {
         admin: true,
         handle: (c) => {

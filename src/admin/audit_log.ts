@@ -53,7 +53,48 @@ export class AuditLog {
     return next;
   }
 
-  /** The entries on disk, oldest first (tests, and the page's log view). */
+  /**
+   * The last `limit` entries, newest first, for the page's log view. Only the end of the file
+   * is read (at most 256 KiB), however long the log has grown.
+   */
+  async recent(limit: number): Promise<(AuditEntry & { time: string })[]> {
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(this.path, { read: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+    try {
+      const size = (await f.stat()).size;
+      const start = Math.max(0, size - 256 * 1024);
+      await f.seek(start, Deno.SeekMode.Start);
+      const buf = new Uint8Array(size - start);
+      let got = 0;
+      while (got < buf.length) {
+        const n = await f.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      const lines = new TextDecoder().decode(buf.subarray(0, got)).split("\n");
+      if (start > 0) lines.shift(); // a partial first line
+      const out = [];
+      for (const l of lines.reverse()) {
+        if (out.length >= limit) break;
+        if (l === "") continue;
+        try {
+          out.push(JSON.parse(l));
+        } catch {
+          // A line cut by a crash mid-write: skip it.
+        }
+      }
+      return out;
+    } finally {
+      f.close();
+    }
+  }
+
+  /** Every entry on disk, oldest first. */
   async read(): Promise<(AuditEntry & { time: string })[]> {
     let text: string;
     try {

@@ -414,6 +414,15 @@ Deno.test("admin page: log in, add an account and a forward, retry a queued mess
       await fill(page, "#log-q", "down.test");
       await page.click("#log-search");
       await page.waitForSelector('[data-testid="log-row"][data-kind="sent"]');
+      // The changes made earlier in this test are in the audit log, newest first.
+      const audit = await page.$$eval(
+        '#audit-table [data-testid="audit-row"]',
+        (rows) => rows.map((r) => Array.from(r.children, (td) => td.textContent)),
+      );
+      assert.ok(
+        audit.some((r) => r[1] === ADMIN && r[3] === "accounts/add" && r[5] === "ok"),
+        JSON.stringify(audit),
+      );
       await screenshot(page, "log");
     });
 

@@ -286,6 +286,14 @@ Deno.test("admin API: accounts, aliases and forwards through the CLI's actions",
     assert.ok(actions.includes("accounts/delete new@example.test true"));
     assert.ok(audit.every((e) => e.actor === "boss@example.test" || e.actor === "-"));
     assert.doesNotMatch(JSON.stringify(audit), new RegExp(String(add.body["password"])));
+    // The page shows the newest changes first.
+    const recent = await c.call("GET", "api/audit?limit=2");
+    assert.deepEqual(
+      (recent.body["entries"] as { action: string; target: string }[]).map((e) =>
+        `${e.action} ${e.target}`
+      ),
+      ["accounts/delete new@example.test", "forwards/set new@example.test"],
+    );
   });
 });
 

@@ -614,6 +614,7 @@ export const APP_JS = String.raw`"use strict";
   async function pageLog(view) {
     var q = state.logQuery || "";
     var d = await api("api/log?limit=200" + (q ? "&q=" + encodeURIComponent(q) : ""));
+    var audit = await api("api/audit?limit=50");
     var form = el("form", { class: "inline", id: "log-form", "data-testid": "log-form" }, [
       field("Search", el("input", { type: "search", id: "log-q", value: q, autocomplete: "off" })),
       el("button", { type: "submit", id: "log-search" }, "Search"),
@@ -633,6 +634,13 @@ export const APP_JS = String.raw`"use strict";
           cells: [when(e.time), e.kind, e.account || "", e.from || "", e.to || "", e.ip || "", e.reason || "", e.detail || "", e.queueId || ""],
         };
       }), "no events"),
+      el("h2", null, "Changes made on this page (audit log)"),
+      table("audit-table", ["Time", "Who", "IP", "Action", "Target", "Result"], audit.entries.map(function (e) {
+        return {
+          attrs: { "data-testid": "audit-row", class: e.ok ? "" : "bad" },
+          cells: [when(e.time), e.actor, e.ip, e.action, e.target || "", e.ok ? "ok" : "failed: " + (e.detail || "")],
+        };
+      }), "no changes yet"),
     ]);
   }
 
