@@ -37,8 +37,8 @@ export interface ImapServiceOptions {
   guard: AuthGuard;
   tls: TlsContext;
   registry: MailRegistry;
-  /** An account logged in (for the metrics). */
-  onLogin?: (account: string) => void;
+  /** An account logged in from `ip` (for the metrics, and the rate-limit alert's login list). */
+  onLogin?: (account: string, ip: string) => void;
 }
 
 function newSessionId(): string {
@@ -150,7 +150,7 @@ export class ImapService {
               throw e;
             }
             slog.info("login {account}", { event: "login", account: address });
-            this.#o.onLogin?.(address);
+            this.#o.onLogin?.(address, ip);
             return storeAdapter(mail, () => this.#o.registry.release(mail));
           },
           guard: this.#o.guard,

@@ -323,7 +323,11 @@ export class SmtpServer {
         guard: server.#guard,
         tls: server.#tls,
         registry: server.#registry,
-        onLogin: () => metrics.imapLogins.inc(),
+        onLogin: (account, ip) => {
+          metrics.imapLogins.inc();
+          // The rate-limit alert lists the IPs that logged in as the account, by IMAP too.
+          server.#rates.recordLogin(account, ip);
+        },
       });
       // ACME http-01 answers and client autoconfiguration (listen.http), the same over TLS and
       // tls-alpn-01 (listen.https, RFC 8737).

@@ -14,6 +14,7 @@ import {
 } from "../support/harness.ts";
 import { waitFor } from "../support/wait.ts";
 import { Imap } from "../support/imap_client.ts";
+import { RateLimiter } from "../../src/policy/rate_limit.ts";
 
 const today = () => new Date().toISOString().slice(0, 10);
 
@@ -100,6 +101,13 @@ Deno.test("A message to a local account is a received event; a relay attempt is 
       const during = lines(t.server.metrics.render());
       assert.ok(during.includes("postie_imap_sessions 1"), during.join("\n"));
       assert.ok(during.includes("postie_imap_logins_total 1"), during.join("\n"));
+      // The rate-limit alert's list of IPs that logged in as the account includes IMAP logins.
+      const rates = await RateLimiter.open(t.dataDir, t.config.rateLimits);
+      try {
+        assert.deepEqual(rates.loginIps("alice@example.test").map((l) => l.ip), ["127.0.0.1"]);
+      } finally {
+        rates.close();
+      }
     } finally {
       imap.close();
     }
