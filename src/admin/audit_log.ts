@@ -39,9 +39,23 @@ export class AuditLog {
   write(entry: AuditEntry): Promise<void> {
     const line = JSON.stringify({ time: this.#now().toISOString(), ...entry }) + "\n";
     const next = this.#tail.then(async () => {
-      const f = await Deno.open(this.path, { append: true, create: true, mode: 0o600 });
+      const f = await Deno.open(this.path, {
+        read: true,
+        append: true,
+        create: true,
+        mode: 0o600,
+      });
       try {
-        const bytes = new TextEncoder().encode(line);
+        // A line cut by a crash mid-write is ended first, so that this entry stays whole.
+        const size = (await f.stat()).size;
+        let text = line;
+        if (size > 0) {
+          const last = new Uint8Array(1);
+          await f.seek(size - 1, Deno.SeekMode.Start);
+          await f.read(last);
+          if (last[0] !== 0x0a) text = "\n" + line;
+        }
+        const bytes = new TextEncoder().encode(text);
         let done = 0;
         while (done < bytes.length) done += await f.write(bytes.subarray(done));
         await f.sync();
