@@ -73,6 +73,7 @@ export function deliveryStats(events: EventLog, metrics: Metrics, log: Logger): 
       metrics.deliveries.inc({ result: a.result });
       events.record({
         kind: a.result,
+        ...(a.account !== undefined ? { account: a.account } : {}),
         to: a.to,
         ...(a.from === "" ? {} : { from: a.from }),
         queueId: a.queueId,

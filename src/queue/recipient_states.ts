@@ -22,6 +22,8 @@ export interface DueRecipient {
   attempts: number;
   created: Date;
   sender: string;
+  /** The authenticated submitter of the message, if any. */
+  account?: string;
 }
 
 /** The outcome of one attempt for one recipient. */
@@ -85,8 +87,9 @@ export class RecipientStates {
   /** Queued recipients whose next attempt is due, oldest message first. */
   due(now: Date, limit = 1000): DueRecipient[] {
     const rows = this.#db.stmt(
-      "SELECT r.message_id, r.seq, r.address, r.attempts, m.created, m.sender FROM recipients r " +
-        "JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' AND r.next_attempt <= ? " +
+      "SELECT r.message_id, r.seq, r.address, r.attempts, m.created, m.sender, m.account " +
+        "FROM recipients r JOIN messages m ON m.id = r.message_id " +
+        "WHERE r.status = 'queued' AND r.next_attempt <= ? " +
         "AND m.held IS NULL " +
         "ORDER BY m.created, r.message_id, r.seq LIMIT ?",
     ).all(now.toISOString(), limit) as Row[];
@@ -100,6 +103,7 @@ export class RecipientStates {
       attempts: Number(r["attempts"]),
       created: new Date(String(r["created"])),
       sender: String(r["sender"]),
+      ...(r["account"] ? { account: String(r["account"]) } : {}),
     }));
   }
 

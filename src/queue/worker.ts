@@ -66,6 +66,8 @@ export interface DeliveryAttempt {
   result: "delivered" | "deferred" | "bounced";
   to: string;
   from: string;
+  /** The account that submitted the message, if one did. */
+  account?: string;
   queueId: string;
   /** The remote server's reply, or why no server took the message. */
   detail: string;
@@ -444,6 +446,7 @@ export class DeliveryWorker {
           : "deferred",
         to: r.address,
         from: r.sender,
+        ...(r.account !== undefined ? { account: r.account } : {}),
         queueId: g.messageId,
         detail: u.lastError ?? replies?.get(u.seq) ?? "",
       });

@@ -186,6 +186,7 @@ Deno.test("A submission to another domain is sent, then delivered; a failed AUTH
     );
     assert.equal(delivered.to, "bob@b.test");
     assert.equal(delivered.queueId, sent[0]!.queueId);
+    assert.equal(delivered.account, "alice@a.test", "the submitter, from the queued message");
     assert.match(delivered.detail!, /^250 /);
     assert.deepEqual(events.days(1, "alice@a.test"), [{ date: today(), received: 0, sent: 1 }]);
 
