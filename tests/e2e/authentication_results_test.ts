@@ -11,6 +11,7 @@ import {
   startTestServer,
   TEST_PASSWORD,
   type TestServer,
+  withServerPair,
 } from "../support/harness.ts";
 import type { ZoneRecord } from "../support/dns_server.ts";
 import { waitFor } from "../support/wait.ts";
@@ -32,29 +33,8 @@ async function find(t: TestServer, who: string, needle: string, folder = "new") 
   return undefined;
 }
 
-async function pair(fn: (a: TestServer, b: TestServer) => Promise<void>): Promise<void> {
-  const b = await startTestServer({
-    config: {
-      hostname: "mx.b.test",
-      domains: ["b.test"],
-      listen: { smtp: ["127.0.0.1:0"], submission: [], submissions: [], imap: [], imaps: [] },
-    },
-    accounts: ["bob@b.test"],
-  });
-  const a = await startTestServer({
-    config: {
-      hostname: "mx.a.test",
-      domains: ["a.test"],
-      outbound: { port: b.port("smtp") },
-      auth: { failure_delay_ms: 0 },
-    },
-    accounts: ["alice@a.test"],
-  });
-  try {
-    a.dns.setRecords([
-      { name: "b.test", type: "MX", data: { preference: 10, exchange: "mx.b.test" } },
-      { name: "mx.b.test", type: "A", data: "127.0.0.1" },
-    ]);
+function pair(fn: (a: TestServer, b: TestServer) => Promise<void>): Promise<void> {
+  return withServerPair(async (a, b) => {
     // What a.test publishes, as seen by B: SPF, its DKIM keys, DMARC p=reject.
     const keys = await loadDomainKeys(a.dataDir, "a.test");
     const zone: ZoneRecord[] = [
@@ -70,10 +50,7 @@ async function pair(fn: (a: TestServer, b: TestServer) => Promise<void>): Promis
     ];
     b.dns.setRecords(zone);
     await fn(a, b);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 }
 
 Deno.test("mail from A to B carries spf=pass, two dkim=pass and dmarc=pass", async () => {

@@ -11,6 +11,7 @@ import {
   SmtpTestClient,
   startTestServer,
   TEST_PASSWORD,
+  withServerPair,
 } from "../support/harness.ts";
 import { waitFor } from "../support/wait.ts";
 import { Imap } from "../support/imap_client.ts";
@@ -124,28 +125,7 @@ Deno.test("A message to a local account is a received event; a relay attempt is 
 });
 
 Deno.test("A submission to another domain is sent, then delivered; a failed AUTH is auth_failed", async () => {
-  const b = await startTestServer({
-    config: {
-      hostname: "mx.b.test",
-      domains: ["b.test"],
-      listen: { smtp: ["127.0.0.1:0"], submission: [], submissions: [], imap: [], imaps: [] },
-    },
-    accounts: ["bob@b.test"],
-  });
-  const a = await startTestServer({
-    config: {
-      hostname: "mx.a.test",
-      domains: ["a.test"],
-      outbound: { port: b.port("smtp") },
-      auth: { failure_delay_ms: 0 },
-    },
-    accounts: ["alice@a.test"],
-  });
-  a.dns.setRecords([
-    { name: "b.test", type: "MX", data: { preference: 10, exchange: "mx.b.test" } },
-    { name: "mx.b.test", type: "A", data: "127.0.0.1" },
-  ]);
-  try {
+  await withServerPair(async (a, b) => {
     const c = await SmtpTestClient.connect(a.port("submission"));
     try {
       await c.reply();
@@ -207,8 +187,5 @@ Deno.test("A submission to another domain is sent, then delivered; a failed AUTH
     assert.deepEqual(b.server.events.accounts(1), [
       { account: "bob@b.test", received: 1, sent: 0 },
     ]);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });

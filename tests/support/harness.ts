@@ -344,3 +344,41 @@ export async function submitMessage(t: TestServer, s: Submission): Promise<void>
     c.close();
   }
 }
+
+/**
+ * Two servers on loopback: A (mx.a.test, account alice@a.test, delivering outbound mail to B's
+ * SMTP port) and B (mx.b.test, account bob@b.test, SMTP only), with b.test's MX in A's DNS.
+ * `fn` runs with both; both are closed after it.
+ */
+export async function withServerPair(
+  fn: (a: TestServer, b: TestServer) => Promise<void>,
+): Promise<void> {
+  const b = await startTestServer({
+    config: {
+      hostname: "mx.b.test",
+      domains: ["b.test"],
+      listen: { smtp: ["127.0.0.1:0"], submission: [], submissions: [], imap: [], imaps: [] },
+    },
+    accounts: ["bob@b.test"],
+  });
+  let a: TestServer | undefined;
+  try {
+    a = await startTestServer({
+      config: {
+        hostname: "mx.a.test",
+        domains: ["a.test"],
+        outbound: { port: b.port("smtp") },
+        auth: { failure_delay_ms: 0 },
+      },
+      accounts: ["alice@a.test"],
+    });
+    a.dns.setRecords([
+      { name: "b.test", type: "MX", data: { preference: 10, exchange: "mx.b.test" } },
+      { name: "mx.b.test", type: "A", data: "127.0.0.1" },
+    ]);
+    await fn(a, b);
+  } finally {
+    await a?.close();
+    await b.close();
+  }
+}
