@@ -21,9 +21,10 @@ import {
 } from "../listen/listener_group.ts";
 import type { TlsContext } from "../listen/tls_context.ts";
 import { log } from "../log/logger.ts";
-import { DEFAULT_REQUEST_LIMITS, type HttpRequest } from "../http/read_request.ts";
-import { type HttpResponse, textResponse } from "../http/response.ts";
-import { Router } from "../http/router.ts";
+import { DEFAULT_REQUEST_LIMITS } from "../http/read_request.ts";
+import { textResponse } from "../http/response.ts";
+import { type HttpHandler, Router } from "../http/router.ts";
+import { METRICS_CONTENT_TYPE } from "../metrics/metrics.ts";
 import { refuseHttp, serveHttp } from "../http/serve_http.ts";
 import type { HttpService } from "../http/server.ts";
 import type { AdminApp } from "./admin_app.ts";
@@ -54,20 +55,15 @@ export function allowedAdminHost(host: string | null, hostname: string): boolean
 export class AdminService {
   readonly #listeners: ListenerGroup<"admin">;
   readonly #router = new Router();
-  readonly #o: AdminServiceOptions;
 
   private constructor(o: AdminServiceOptions) {
-    this.#o = o;
     this.#listeners = new ListenerGroup({
       protocol: (conn) => this.#connection(conn),
       limits: o.limits,
       tls: o.tls,
       log: log("admin"),
     });
-    const guard = (h: (req: HttpRequest) => HttpResponse | Promise<HttpResponse>) =>
-    (
-      req: HttpRequest,
-    ) =>
+    const guard = (h: HttpHandler): HttpHandler => (req) =>
       allowedAdminHost(req.host, o.hostname())
         ? h(req)
         : textResponse(421, "Misdirected Request: use http://127.0.0.1:<port>/");
@@ -77,7 +73,7 @@ export class AdminService {
         methods: ["GET"],
         handler: guard(() => ({
           status: 200,
-          contentType: "text/plain; version=0.0.4; charset=utf-8",
+          contentType: METRICS_CONTENT_TYPE,
           body: o.metrics(),
         })),
       })
