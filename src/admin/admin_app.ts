@@ -27,6 +27,7 @@ import type { EventLog } from "../events/event_log.ts";
 import type { Logger } from "../log/logger.ts";
 import { ActionError } from "./action_error.ts";
 import {
+  accountAddress,
   addAccount,
   changeOwnPassword,
   deleteAccount,
@@ -95,10 +96,9 @@ interface ApiRoute {
 const STATUS_OF_KIND = { invalid: 400, exists: 409, missing: 404, forbidden: 403 } as const;
 
 /** A string field of a JSON body; else a 400 naming the field. */
-function str(body: Record<string, unknown>, field: string, optional = false): string {
+function str(body: Record<string, unknown>, field: string): string {
   const v = body[field];
-  if (v === undefined && optional) return "";
-  if (typeof v !== "string" || v === "" && !optional) {
+  if (typeof v !== "string" || v === "") {
     throw new ActionError("invalid", `"${field}" must be a non-empty string`);
   }
   return v;
@@ -118,8 +118,13 @@ function optionalStr(body: Record<string, unknown>, field: string): string | und
 }
 
 const addr = (b: Record<string, unknown>) =>
-  typeof b["address"] === "string" ? b["address"].trim().toLowerCase() : undefined;
+  typeof b["address"] === "string" ? accountAddress(b["address"]) : undefined;
 const qid = (b: Record<string, unknown>) => typeof b["id"] === "string" ? b["id"] : undefined;
+
+/** What the page is told about its session: who, whether admin, the CSRF token. */
+function whoami(s: AdminSession, admin: boolean) {
+  return { address: s.address, admin, csrf: s.csrf };
+}
 
 /** The admin page; see the module documentation. */
 export class AdminApp {
@@ -157,10 +162,10 @@ export class AdminApp {
     try {
       if (name === "login") return await this.#login(req, base);
       const route = this.#api.get(`${req.method === "HEAD" ? "GET" : req.method} ${name}`);
-      const session = this.#session(req);
+      const { session, admin } = this.#session(req) ?? {};
       if (name === "session" && req.method !== "POST") {
         if (!session) return jsonError(401, "not logged in");
-        return json(200, this.#whoami(session));
+        return json(200, whoami(session, admin === true));
       }
       if (name === "logout" && req.method === "POST") {
         if (!session) return jsonError(401, "not logged in");
@@ -175,7 +180,7 @@ export class AdminApp {
         return other ? jsonError(405, "method not allowed") : jsonError(404, "no such API");
       }
       if (!session) return jsonError(401, "not logged in");
-      if (route.admin && !this.#deps.accounts.get(session.address)?.admin) {
+      if (route.admin && !admin) {
         return jsonError(403, "admin only");
       }
       if (route.method === "GET") {
@@ -201,8 +206,9 @@ export class AdminApp {
     }
   }
 
-  // The session of the request's cookie, while its account may still log in.
-  #session(req: HttpRequest): AdminSession | undefined {
+  // The session of the request's cookie and whether its account is an admin now, while the
+  // account may still log in (one account lookup per request).
+  #session(req: HttpRequest): { session: AdminSession; admin: boolean } | undefined {
     const s = this.sessions.get(cookie(req, SESSION_COOKIE));
     if (!s) return undefined;
     const acct = this.#deps.accounts.get(s.address);
@@ -210,12 +216,7 @@ export class AdminApp {
       this.sessions.deleteAccount(s.address);
       return undefined;
     }
-    return s;
-  }
-
-  #whoami(s: AdminSession) {
-    const admin = this.#deps.accounts.get(s.address)?.admin ?? false;
-    return { address: s.address, admin, csrf: s.csrf };
+    return { session: s, admin: acct.admin };
   }
 
   async #audit(
@@ -276,7 +277,8 @@ export class AdminApp {
     guard.succeeded(ip);
     const s = this.sessions.create(acct.address);
     await this.#audit(req, acct.address, "login", acct.address, true);
-    return json(200, this.#whoami(s), {
+    const admin = this.#deps.accounts.get(acct.address)?.admin ?? false;
+    return json(200, whoami(s, admin), {
       "Set-Cookie": sessionCookie(s.id, base, this.sessions.lifetimeSeconds),
     });
   }
@@ -284,8 +286,10 @@ export class AdminApp {
   #routes(): Map<string, ApiRoute> {
     const d = this.#deps;
     const ctx = () => ({ config: d.config(), accounts: d.accounts });
-    const self = (call: Call, field = "address") => {
-      if (str(call.body, field).toLowerCase() === call.session.address) {
+    // The account a request names, in the canonical form the actions look it up by.
+    const address = (c: Call) => accountAddress(str(c.body, "address"));
+    const self = (c: Call) => {
+      if (address(c) === c.session.address) {
         throw new ActionError("invalid", "you cannot do that to the account you are logged in as");
       }
     };
@@ -303,7 +307,6 @@ export class AdminApp {
           );
           return { ok: true };
         },
-        target: () => undefined,
       },
       "POST me/forward": {
         admin: false,
@@ -344,8 +347,8 @@ export class AdminApp {
         target: addr,
         handle: (c) => {
           self(c);
-          deleteAccount(ctx(), str(c.body, "address"));
-          this.sessions.deleteAccount(str(c.body, "address").toLowerCase());
+          deleteAccount(ctx(), address(c));
+          this.sessions.deleteAccount(address(c));
           return { ok: true };
         },
       },
@@ -355,8 +358,8 @@ export class AdminApp {
         handle: (c) => {
           self(c);
           const locked = bool(c.body, "locked");
-          setAccountLocked(ctx(), str(c.body, "address"), locked);
-          if (locked) this.sessions.deleteAccount(str(c.body, "address").toLowerCase());
+          setAccountLocked(ctx(), address(c), locked);
+          if (locked) this.sessions.deleteAccount(address(c));
           return { ok: true };
         },
       },
@@ -365,9 +368,8 @@ export class AdminApp {
         target: addr,
         handle: async (c) => {
           const password = optionalStr(c.body, "password");
-          const r = await resetPassword(ctx(), str(c.body, "address"), password);
-          const a = str(c.body, "address").toLowerCase();
-          if (a !== c.session.address) this.sessions.deleteAccount(a);
+          const r = await resetPassword(ctx(), address(c), password);
+          if (address(c) !== c.session.address) this.sessions.deleteAccount(address(c));
           return { ok: true, ...r };
         },
       },
@@ -377,7 +379,7 @@ export class AdminApp {
         handle: (c) => {
           const admin = bool(c.body, "admin");
           if (!admin) self(c);
-          setAccountAdmin(ctx(), str(c.body, "address"), admin);
+          setAccountAdmin(ctx(), address(c), admin);
           return { ok: true };
         },
       },
@@ -420,8 +422,8 @@ export class AdminApp {
         admin: true,
         target: addr,
         handle: (c) => {
-          if (!clearForward(ctx(), str(c.body, "address").toLowerCase())) {
-            throw new ActionError("missing", `${str(c.body, "address")} does not forward`);
+          if (!clearForward(ctx(), address(c))) {
+            throw new ActionError("missing", `${address(c)} does not forward`);
           }
           return { ok: true };
         },

@@ -236,6 +236,12 @@ Deno.test("admin API: accounts, aliases and forwards through the CLI's actions",
       locked: true,
     });
     assert.equal(selfLock.status, 400, "an admin cannot lock themselves out");
+    const spelled = await c.call("POST", "api/accounts/lock", {
+      address: " Boss@Example.TEST. ",
+      locked: true,
+    });
+    assert.equal(spelled.status, 400, "not by another spelling of the same address either");
+    assert.equal(t.server.accounts.get("boss@example.test")?.locked, false);
     assert.equal(
       (await c.call("POST", "api/accounts/admin", { address: "alice@example.test", admin: true }))
         .status,
