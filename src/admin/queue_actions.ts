@@ -75,36 +75,17 @@ export async function showMessage(
     }
     throw e;
   }
-  const chunks: Uint8Array[] = [];
+  // Only the first HEADER_SECTION_LIMIT bytes can hold what headerSection() returns.
+  const buf = new Uint8Array(HEADER_SECTION_LIMIT);
+  let got = 0;
   try {
-    let total = 0;
-    let tail = new Uint8Array();
-    while (total < HEADER_SECTION_LIMIT) {
-      const buf = new Uint8Array(Math.min(16384, HEADER_SECTION_LIMIT - total));
-      const n = await file.read(buf);
+    while (got < buf.length) {
+      const n = await file.read(buf.subarray(got));
       if (n === null) break;
-      const chunk = buf.subarray(0, n);
-      chunks.push(chunk);
-      total += n;
-      // The last bytes of the chunk before: the blank line may be split between reads.
-      const seen = new Uint8Array(tail.length + chunk.length);
-      seen.set(tail);
-      seen.set(chunk, tail.length);
-      if (hasBlankLine(seen)) break;
-      tail = seen.slice(-3);
+      got += n;
     }
   } finally {
     file.close();
   }
-  return { message, headers: decodeHeaders(headerSection(chunks)) };
-}
-
-/** Whether the bytes hold CRLF CRLF, the end of a header section (RFC 5322 §2.1). */
-function hasBlankLine(chunk: Uint8Array): boolean {
-  for (let i = 3; i < chunk.length; i++) {
-    if (chunk[i] === 10 && chunk[i - 1] === 13 && chunk[i - 2] === 10 && chunk[i - 3] === 13) {
-      return true;
-    }
-  }
-  return false;
+  return { message, headers: decodeHeaders(headerSection([buf.subarray(0, got)])) };
 }
