@@ -38,6 +38,7 @@ import {
   addAccount,
   deleteAccount,
   listAccounts,
+  MIN_PASSWORD_LENGTH,
   resetPassword,
   setAccountAdmin,
   setAccountLocked,
@@ -117,7 +118,9 @@ function fail(text: string, code = 1): never {
 async function readPasswordFromStdin(): Promise<string> {
   const text = new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer());
   const pw = text.split(/\r?\n/)[0] ?? "";
-  if (pw.length < 8) fail("password from stdin must be at least 8 characters");
+  if (pw.length < MIN_PASSWORD_LENGTH) {
+    fail(`password from stdin must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
   return pw;
 }
 
