@@ -21,7 +21,7 @@ import type { HttpResponse } from "../http/response.ts";
 import type { Config } from "../config/config.ts";
 import type { AccountStore } from "../accounts/store.ts";
 import { AccountError } from "../accounts/store.ts";
-import { type AuthGuard, checkCredentials } from "../auth/guard.ts";
+import { type AuthGuard, checkCredentials, guardedLogin } from "../auth/guard.ts";
 import type { QueueStore } from "../queue/store.ts";
 import type { EventLog } from "../events/event_log.ts";
 import type { Logger } from "../log/logger.ts";
@@ -260,21 +260,22 @@ export class AdminApp {
     const address = typeof body?.["address"] === "string" ? body["address"].trim() : "";
     const password = typeof body?.["password"] === "string" ? body["password"] : "";
     if (!address || !password) return jsonError(400, '"address" and "password" are required');
-    const ip = req.peer.address;
     const account = address.toLowerCase();
-    const guard = this.#deps.guard;
-    if (guard.blocked(ip, account)) {
+    const login = await guardedLogin(
+      this.#deps.guard,
+      req.peer.address,
+      account,
+      () => checkCredentials(this.#deps.accounts, address, password),
+    );
+    if (login.kind === "blocked") {
       await this.#audit(req, "-", "login", account, false, "throttled");
       return jsonError(429, "too many failed logins; try again later", { "Retry-After": "60" });
     }
-    const acct = await checkCredentials(this.#deps.accounts, address, password);
-    if (!acct) {
-      const delay = guard.failed(ip, account);
-      await new Promise((r) => setTimeout(r, delay));
+    if (login.kind === "failed") {
       await this.#audit(req, "-", "login", account, false, "wrong address or password");
       return jsonError(401, "wrong address or password");
     }
-    guard.succeeded(ip);
+    const acct = login.account;
     const s = this.sessions.create(acct.address);
     await this.#audit(req, acct.address, "login", acct.address, true);
     const admin = this.#deps.accounts.get(acct.address)?.admin ?? false;

@@ -84,6 +84,36 @@ export class AuthGuard {
   }
 }
 
+/** The outcome of {@link guardedLogin}. */
+export type GuardedLogin<T> =
+  | { kind: "blocked" }
+  | { kind: "failed"; delayMs: number }
+  | { kind: "ok"; account: T };
+
+/**
+ * One login attempt through the guard, the same for SMTP AUTH, IMAP LOGIN and the admin page:
+ * refused unchecked while the IP or the account (`name`, lower-case) is blocked; a failure is
+ * counted and returned after the guard's delay (slept here, with `sleep`); a success clears
+ * the IP's failures. Without a guard every attempt is checked and failures are not delayed.
+ */
+export async function guardedLogin<T>(
+  guard: Pick<AuthGuard, "blocked" | "failed" | "succeeded"> | undefined,
+  ip: string,
+  name: string,
+  check: () => Promise<T | undefined>,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<GuardedLogin<T>> {
+  if (guard?.blocked(ip, name)) return { kind: "blocked" };
+  const account = await check();
+  if (account === undefined) {
+    const delayMs = guard?.failed(ip, name) ?? 0;
+    if (delayMs > 0) await sleep(delayMs);
+    return { kind: "failed", delayMs };
+  }
+  guard?.succeeded(ip);
+  return { kind: "ok", account };
+}
+
 /**
  * Check a username and password. The account lookup is case-insensitive; an unknown user
  * costs one scrypt like a known one.

@@ -21,12 +21,9 @@
 
 import { type CommandFailed, no, type SessionContext } from "./session_context.ts";
 import { bad } from "./session_context.ts";
+import { guardedLogin } from "../auth/guard.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** STARTTLS (RFC 3501 §6.2.1): OK, then the transport negotiates TLS. */
 export function startTls(ctx: SessionContext, tag: string): void {
@@ -42,19 +39,21 @@ function requireTls(ctx: SessionContext): void {
 
 /** Check credentials through the guard and log in, or answer the failure. */
 async function login(ctx: SessionContext, tag: string, user: string, password: string) {
-  const ip = ctx.o.peer.address;
-  const guard = ctx.o.guard;
-  if (guard?.blocked(ip, user.toLowerCase())) {
+  const login = await guardedLogin(
+    ctx.o.guard,
+    ctx.o.peer.address,
+    user.toLowerCase(),
+    () => ctx.o.checkCredentials(user, password),
+    ctx.o.sleep,
+  );
+  if (login.kind === "blocked") {
     ctx.status(tag, "NO", "Too many failed logins, try again later", "UNAVAILABLE");
     ctx.status("*", "BYE", "Too many failed logins");
     ctx.state = "logout";
     ctx.action({ kind: "close" });
     return;
   }
-  const account = await ctx.o.checkCredentials(user, password);
-  if (account === undefined) {
-    const delay = guard?.failed(ip, user.toLowerCase()) ?? 0;
-    if (delay > 0) await (ctx.o.sleep ?? sleep)(delay);
+  if (login.kind === "failed") {
     ctx.status(tag, "NO", "Invalid credentials", "AUTHENTICATIONFAILED");
     ctx.authFailures++;
     if (ctx.authFailures >= (ctx.o.maxAuthFailures ?? 3)) {
@@ -64,7 +63,7 @@ async function login(ctx: SessionContext, tag: string, user: string, password: s
     }
     return;
   }
-  guard?.succeeded(ip);
+  const account = login.account;
   // A refusal here (too many sessions: LIMIT) is a tagged NO with its code, still not logged in.
   ctx.mail = await ctx.call(() => ctx.o.openAccount(account));
   ctx.account = account;

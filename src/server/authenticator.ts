@@ -8,7 +8,7 @@
  */
 
 import { closingReply, refusal, type Reply, reply } from "../smtp/reply.ts";
-import { type AuthGuard, checkCredentials } from "../auth/guard.ts";
+import { checkCredentials, guardedLogin } from "../auth/guard.ts";
 import type { SessionOptions } from "./session_options.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -144,25 +144,26 @@ export class Authenticator {
   async #login(username: string, password: string): Promise<Reply> {
     const ip = this.#o.peer.address;
     const name = username.toLowerCase().slice(0, 256);
-    const guard: AuthGuard | undefined = this.#o.authGuard;
     this.#attempted = name === "" ? null : name;
-    if (guard?.blocked(ip, name)) return this.#refused();
-    const acct = username === "" ? undefined : await checkCredentials(
-      this.#o.credentials!,
-      username,
-      password,
+    const login = await guardedLogin(
+      this.#o.authGuard,
+      ip,
+      name,
+      async () =>
+        username === ""
+          ? undefined
+          : await checkCredentials(this.#o.credentials!, username, password),
     );
-    if (!acct) {
-      const delay = guard?.failed(ip, name) ?? 0;
+    if (login.kind === "blocked") return this.#refused();
+    if (login.kind === "failed") {
       this.#o.log.warning("authentication failed for {user}", {
         event: "auth_failed",
         user: name,
-        delay_ms: delay,
+        delay_ms: login.delayMs,
       });
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       return refusal("auth_failed", 535, "5.7.8", "Authentication credentials invalid");
     }
-    guard?.succeeded(ip);
+    const acct = login.account;
     this.#user = acct.address;
     this.#o.onLogin?.(acct.address, ip);
     this.#o.log.info("authenticated as {user}", { event: "auth", user: acct.address });
