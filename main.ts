@@ -18,10 +18,10 @@ import { formatQueueList } from "./src/queue/format_queue_list.ts";
 import { QueueStore } from "./src/queue/store.ts";
 import { formatReport } from "./src/relaycheck/format_report.ts";
 import { runRelayCheck } from "./src/relaycheck/relay_check.ts";
-import { keygenSelector, loadOrCreateDomainKeys, rotateDomainKeys } from "./src/dkim/mod.ts";
+import { keygenSelector, rotateDomainKeys } from "./src/dkim/mod.ts";
 import { dnsReport } from "./src/dnscheck/dns_report.ts";
-import { checkDomain, formatCheck, isProblem } from "./src/dnscheck/check.ts";
-import { checkCertificate } from "./src/dnscheck/check_certificate.ts";
+import { formatCheck } from "./src/dnscheck/check.ts";
+import { checkServer, countProblems } from "./src/dnscheck/check_server.ts";
 import { makeResolver } from "./src/dns/make.ts";
 import { quickstart, QuickstartError } from "./src/quickstart/quickstart.ts";
 import { join } from "node:path";
@@ -339,22 +339,14 @@ async function dnsCommand(cmd: "dns" | "check", domain: string | undefined, valu
     say("");
     return;
   }
-  let bad = 0;
-  for (const d of domains) {
-    const keys = await loadOrCreateDomainKeys(config.dataDir, d);
-    const items = await checkDomain(config, d, {
-      resolver: await makeResolver(config.dns),
-      keys,
-      dnsbl: config.check.dnsbl,
-    });
+  const check = await checkServer(config, domains, await makeResolver(config.dns));
+  for (const { domain: d, items } of check.domains) {
     say(`${d}:`);
     say(formatCheck(items));
-    bad += items.filter(isProblem).length;
   }
-  const certificate = await checkCertificate(config);
   say(`certificate of ${config.hostname}:`);
-  say(formatCheck(certificate));
-  bad += certificate.filter(isProblem).length;
+  say(formatCheck(check.certificate));
+  const bad = countProblems(check);
   if (bad > 0) {
     say(`${bad} problem(s) found`);
     Deno.exit(1);

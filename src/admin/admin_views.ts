@@ -16,9 +16,7 @@ import type { QueueStore } from "../queue/store.ts";
 import type { EventLog } from "../events/event_log.ts";
 import type { AccountStore } from "../accounts/store.ts";
 import type { Resolver } from "../dns/resolver.ts";
-import { loadOrCreateDomainKeys } from "../dkim/mod.ts";
-import { checkDomain, type CheckItem, isProblem } from "../dnscheck/check.ts";
-import { checkCertificate } from "../dnscheck/check_certificate.ts";
+import { checkServer, countProblems, type ServerCheck } from "../dnscheck/check_server.ts";
 import { dnsRecordSets } from "../dnscheck/dns_report.ts";
 import { ReportStore } from "../reports/report_store.ts";
 import type { ServedCertificate } from "../tls/cert_manager.ts";
@@ -39,10 +37,8 @@ export interface AdminViewSources {
 }
 
 /** The result of a live DNS check. */
-export interface DnsCheckResult {
+export interface DnsCheckResult extends ServerCheck {
   checked: string;
-  domains: { domain: string; items: CheckItem[] }[];
-  certificate: CheckItem[];
 }
 
 const DAYS = 30;
@@ -78,8 +74,7 @@ export class AdminViews {
       dns: last
         ? {
           checked: last.checked,
-          problems: [...last.domains.flatMap((d) => d.items), ...last.certificate]
-            .filter(isProblem).length,
+          problems: countProblems(last),
         }
         : { checked: null, problems: null },
       alerts: s.alerts(),
@@ -159,18 +154,9 @@ export class AdminViews {
     this.#running ??= (async () => {
       try {
         const config = this.#s.config();
-        const domains = [];
-        for (const domain of config.domains) {
-          const keys = await loadOrCreateDomainKeys(config.dataDir, domain);
-          const items = await checkDomain(config, domain, {
-            resolver: this.#s.resolver(),
-            keys,
-            dnsbl: config.check.dnsbl,
-          });
-          domains.push({ domain, items });
-        }
-        const certificate = await checkCertificate(config, { now: this.#now() });
-        const result = { checked: this.#now().toISOString(), domains, certificate };
+        const now = this.#now();
+        const check = await checkServer(config, config.domains, this.#s.resolver(), now);
+        const result = { checked: now.toISOString(), ...check };
         this.#lastCheck = result;
         return result;
       } finally {
