@@ -21,6 +21,7 @@ import { runRelayCheck } from "./src/relaycheck/relay_check.ts";
 import { keygenSelector, rotateDomainKeys } from "./src/dkim/mod.ts";
 import { dnsReport } from "./src/dnscheck/dns_report.ts";
 import { formatCheck } from "./src/dnscheck/check.ts";
+import { ourAddresses } from "./src/dnscheck/records.ts";
 import { checkServer, countProblems } from "./src/dnscheck/check_server.ts";
 import { makeResolver } from "./src/dns/make.ts";
 import { quickstart, QuickstartError } from "./src/quickstart/quickstart.ts";
@@ -426,9 +427,7 @@ async function reportsCommand(sub: string | undefined, rest: string[], values: F
       ...(values.domain !== undefined ? { domain: values.domain } : {}),
       ...(since ? { since } : {}),
     });
-    const ours = [config.outbound.sourceIpv4, config.outbound.sourceIpv6]
-      .filter((ip): ip is string => ip !== undefined);
-    say(formatReportSummary(summary, ours));
+    say(formatReportSummary(summary, ourAddresses(config)));
   } finally {
     store.close();
   }

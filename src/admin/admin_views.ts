@@ -18,6 +18,7 @@ import type { AccountStore } from "../accounts/store.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { checkServer, countProblems, type ServerCheck } from "../dnscheck/check_server.ts";
 import { dnsRecordSets } from "../dnscheck/dns_report.ts";
+import { ourAddresses } from "../dnscheck/records.ts";
 import { ReportStore } from "../reports/report_store.ts";
 import type { ServedCertificate } from "../tls/cert_manager.ts";
 import type { AcmeState } from "../acme/acme_state.ts";
@@ -173,9 +174,7 @@ export class AdminViews {
     const store = await ReportStore.open(config.dataDir);
     try {
       const summary = store.summary({ since: new Date(this.#now().getTime() - n * 86_400_000) });
-      const ours = [config.outbound.sourceIpv4, config.outbound.sourceIpv6]
-        .filter((ip): ip is string => ip !== undefined);
-      return { ...summary, ours, days: n };
+      return { ...summary, ours: ourAddresses(config), days: n };
     } finally {
       store.close();
     }
