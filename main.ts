@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { type Config, embeddedDefault, loadConfig } from "./src/config/config.ts";
 import { ConfigError } from "./src/config/config_error.ts";
-import { parseHostPort } from "./src/config/value_types.ts";
+import { formatHostPort, parseHostPort } from "./src/config/value_types.ts";
 import { AccountError, AccountStore } from "./src/accounts/store.ts";
 import { flushLogs, log, setupLogging } from "./src/log/logger.ts";
 import { SmtpServer } from "./src/server/server.ts";
@@ -139,8 +139,7 @@ async function ensurePostmaster(config: Config, accounts: AccountStore): Promise
   say(`Created account postmaster@localhost with password: ${password}`);
   say("(shown only this once; change it with: postie user passwd postmaster@localhost)");
   const page = config.listen.admin[0];
-  const host = page?.host.includes(":") ? `[${page.host}]` : page?.host;
-  if (page) say(`It is an admin: the admin page is at http://${host}:${page.port}/`);
+  if (page) say(`It is an admin: the admin page is at http://${formatHostPort(page)}/`);
 }
 
 async function serve(configPath: string | undefined): Promise<void> {

@@ -165,6 +165,11 @@ export const listenList: ValueType<ListenAddress[]> = listOf(
   },
 );
 
+/** `host:port` as it would be written in the config (`[::1]:8080` for IPv6). */
+export function formatHostPort({ host, port }: ListenAddress): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Whether a listen host is a loopback address: 127.0.0.0/8, ::1 or "localhost". */
 export function isLoopbackHost(host: string): boolean {
   if (host.toLowerCase() === "localhost") return true;
@@ -187,9 +192,7 @@ export const loopbackListenList: ValueType<ListenAddress[]> = {
         path,
         "must list loopback addresses only (127.0.0.1, [::1] or localhost): it is plain HTTP; " +
           "reach it through an SSH tunnel, or set admin.public to serve it on listen.https",
-        outside.host.includes(":")
-          ? `[${outside.host}]:${outside.port}`
-          : `${outside.host}:${outside.port}`,
+        formatHostPort(outside),
       );
     }
     return list;
