@@ -149,7 +149,8 @@ export class AdminApp {
   async handle(req: HttpRequest, base: string): Promise<HttpResponse> {
     const rel = req.path.slice(base.length);
     if (!rel.startsWith("api/")) {
-      const asset = ADMIN_ASSETS[rel];
+      // Own keys only: "constructor" or "__proto__" is no page.
+      const asset = Object.hasOwn(ADMIN_ASSETS, rel) ? ADMIN_ASSETS[rel] : undefined;
       if (!asset || req.method === "POST") return jsonError(404, "no such page");
       return {
         status: 200,

@@ -360,6 +360,9 @@ Deno.test("admin listener: Host must name this server (DNS rebinding), /metrics,
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     assert.equal(page.headers.get("x-frame-options"), "DENY");
     assert.doesNotMatch(page.body, /<script(?![^>]*\bsrc=)[^>]*>/, "no inline script");
+    for (const path of ["/constructor", "/__proto__", "/toString", "/nope.js"]) {
+      assert.equal((await exchange(port, get(path, "localhost"))).status, 404, path);
+    }
     const metrics = await exchange(port, get("/metrics", "localhost"));
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, /^postie_up 1$/m);
